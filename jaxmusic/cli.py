@@ -1,0 +1,143 @@
+"""`jaxmusic <command>`: prepare, train, embed, probe, quickstart.
+
+Errors a user can fix (a bad config key, a batch that does not divide, a missing
+dataset, a diverged loss) end the command with one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from jaxmusic.config import ConfigError
+
+
+def _add_config(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--config", required=True,
+        help="config file, optionally with an argument: configs/clmr_samplecnn.py:runlocal. "
+        "Override any key with --config.KEY=VALUE (e.g. --config.batch_size=16)",
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jaxmusic", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    prep = sub.add_parser("prepare", help="write training-ready ArrayRecord shards")
+    prep_sub = prep.add_subparsers(dest="source", required=True)
+    s = prep_sub.add_parser("synth", help="the built-in synthetic music (deterministic)")
+    s.add_argument("--out", required=True)
+    s.add_argument("--clips", type=int, default=800)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--sample-rate", type=int, default=16000)
+    s.add_argument("--duration", type=float, default=5.0, help="seconds per clip")
+
+    t = sub.add_parser("train", help="pre-train an encoder (resumes from --workdir)")
+    _add_config(t)
+    t.add_argument("--workdir", required=True)
+
+    e = sub.add_parser("embed", help="embed every clip with a trained or random-init encoder")
+    _add_config(e)
+    e.add_argument("--workdir", help="training workdir whose newest checkpoint to use")
+    e.add_argument("--random-init", action="store_true", help="use an untrained encoder instead")
+    e.add_argument("--seed", type=int, default=0, help="seed of the random-init encoder")
+    e.add_argument("--out", required=True)
+
+    p = sub.add_parser("probe", help="linear probes on embeddings, one per task")
+    p.add_argument("--embeddings", required=True, help="a folder written by `jaxmusic embed`")
+    p.add_argument("--tasks", nargs="*", help="tasks to probe (default: all)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--seed", type=int, default=0)
+
+    q = sub.add_parser("quickstart", help="the whole pipeline on synthetic music, on a CPU, in minutes")
+    q.add_argument("--workdir", default="jaxmusic-quickstart")
+    q.add_argument("--config", default="configs/quickstart.py")
+    q.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def _split_overrides(rest: list[str]) -> list[str]:
+    bad = [a for a in rest if not a.startswith("--config.")]
+    if bad:
+        raise ConfigError(f"unrecognised arguments: {' '.join(bad)}")
+    return rest
+
+
+def run(argv: list[str]) -> int:
+    """Parse `argv` and run the command; returns the exit code."""
+    args, rest = _parser().parse_known_args(argv)
+    from jaxmusic import config as config_lib
+
+    if args.command == "prepare":
+        _split_overrides(rest)
+        from jaxmusic.data.prepare import prepare_synth
+
+        manifest = prepare_synth(
+            args.out, clips=args.clips, seed=args.seed,
+            sample_rate=args.sample_rate, duration_s=args.duration,
+        )
+        counts = ", ".join(f"{k} {v['clips']}" for k, v in manifest["splits"].items())
+        print(f"prepared {args.out}: {counts} clips at {manifest['sample_rate']} Hz")
+        return 0
+
+    if args.command == "probe":
+        _split_overrides(rest)
+        from jaxmusic.evaluate.report import run_probes
+
+        run_probes(args.embeddings, args.out, tasks=args.tasks, seed=args.seed)
+        return 0
+
+    if args.command == "quickstart":
+        _split_overrides(rest)
+        from jaxmusic.quickstart import quickstart
+
+        quickstart(args.workdir, config_lib.load(args.config, rest), seed=args.seed)
+        return 0
+
+    config = config_lib.load(args.config, _split_overrides(rest))
+    from jaxmusic.data.prepare import ensure_dataset
+
+    if args.command == "train":
+        from jaxmusic.train.trainer import train_and_evaluate
+
+        config = ensure_dataset(config, args.workdir)
+        result = train_and_evaluate(config, args.workdir)
+        print(f"trained to step {result['step']}: loss {result.get('loss', float('nan')):.4f} ({args.workdir})")
+        return 0
+
+    if args.command == "embed":
+        from jaxmusic.evaluate.embed import write_embeddings
+
+        if args.random_init == bool(args.workdir):
+            raise ConfigError("embed needs exactly one of --workdir (trained) or --random-init")
+        if args.workdir:
+            config = ensure_dataset(config, args.workdir)
+        elif not config.data.dir:
+            raise ConfigError("with --random-init, pass --config.data.dir=PREPARED_DATASET")
+        out = write_embeddings(config, args.workdir, args.out, seed=args.seed)
+        print(f"wrote embeddings to {out}")
+        return 0
+    raise AssertionError(args.command)
+
+
+def main() -> None:
+    """Console entry point."""
+    from jaxmusic.data.records import RecordError
+    from jaxmusic.train.checkpoint import ResumeError
+    from jaxmusic.train.trainer import TrainingDiverged
+
+    try:
+        sys.exit(run(sys.argv[1:]))
+    except (
+        ConfigError, RecordError, ResumeError, TrainingDiverged, FileNotFoundError, FileExistsError
+    ) as e:
+        print(f"jaxmusic: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("jaxmusic: interrupted; completed checkpoints and shards are kept", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,203 @@
+"""The configuration schema shared by every jaxmusic command, and config loading.
+
+Every experiment file in configs/ starts from :func:`base_config` and changes values,
+so the set of keys is fixed in one place. That is what lets a typo, in a file or on
+the command line, be refused in one line before anything is compiled.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import importlib.util
+from pathlib import Path
+
+import ml_collections
+
+
+class ConfigError(ValueError):
+    """A configuration problem, reported to the user as one line."""
+
+
+def base_config() -> ml_collections.ConfigDict:
+    """All keys a jaxmusic config may hold, with defaults for a small CPU run."""
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+
+    c.data = ml_collections.ConfigDict()
+    # A prepared dataset folder (manifest.json + shards). Empty: the built-in synthetic
+    # music described by `synth`, prepared under the workdir on first use.
+    c.data.dir = ""
+    c.data.train_split = "train"
+    c.data.crop_samples = 6561  # must match the encoder's input length
+    c.data.num_views = 2
+    c.data.worker_count = 0  # Grain multiprocess workers; 0 reads in the main process
+    c.data.worker_buffer_size = 2
+    c.data.read_threads = 4
+    c.data.shuffle_seed = 0
+
+    c.synth = ml_collections.ConfigDict()
+    c.synth.clips = 800
+    c.synth.seed = 0
+    c.synth.sample_rate = 8000
+    c.synth.duration_s = 5.0
+
+    c.model = ml_collections.ConfigDict()
+    c.model.name = "samplecnn"
+    c.model.first_channels = 128
+    c.model.block_channels = (128, 128, 256, 256, 256, 256, 256, 256, 512)
+    c.model.final_channels = 512
+
+    c.objective = ml_collections.ConfigDict()
+    c.objective.name = "simclr"
+    c.objective.projector_dims = (512, 64)
+    c.objective.temperature = 0.5
+
+    c.augment = ml_collections.ConfigDict()
+    c.augment.polarity_p = 0.8
+    c.augment.noise_p = 0.01
+    c.augment.noise_std = (1e-4, 1e-2)  # relative to the signal's std
+    c.augment.gain_p = 0.3
+    c.augment.gain_db = (-20.0, -1.0)
+    c.augment.filter_p = 0.8
+    c.augment.lowpass_hz = (2200.0, 4000.0)
+    c.augment.highpass_hz = (200.0, 1200.0)
+
+    c.optimizer = ml_collections.ConfigDict()
+    c.optimizer.name = "adam"
+    c.optimizer.learning_rate = 3e-4
+    c.optimizer.weight_decay = 0.0
+    c.optimizer.warmup_steps = 0
+
+    c.batch_size = 48  # global, over all devices and processes
+    c.total_steps = 1000
+    c.mesh_shape = (-1,)  # devices along the 'data' axis; -1 takes all
+    c.log_every_steps = 10
+    c.checkpoint_every_steps = 100
+    c.keep_checkpoints = 3
+    c.async_checkpointing = True
+    c.progress_bar = True
+
+    c.embed = ml_collections.ConfigDict()
+    c.embed.batch_size = 64
+    c.embed.splits = ("train", "valid", "test")
+
+    c.probe = ml_collections.ConfigDict()
+    c.probe.learning_rate = 1e-3
+    c.probe.weight_decay = 1e-6
+    c.probe.batch_size = 256
+    c.probe.max_epochs = 200
+    c.probe.patience = 10
+    return c
+
+
+def _flatten(cfg: ml_collections.ConfigDict, prefix: str = "") -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in cfg.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, ml_collections.ConfigDict):
+            out.update(_flatten(value, path + "."))
+        else:
+            out[path] = value
+    return out
+
+
+def _suggest(key: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+    """Refuse keys that the schema does not know, and values of the wrong type."""
+    known = _flatten(base_config())
+    for path, value in _flatten(config).items():
+        if path not in known:
+            raise ConfigError(f"unknown config key '{path}'{_suggest(path, list(known))}")
+        want = known[path]
+        if want is not None and value is not None and not _same_kind(want, value):
+            raise ConfigError(
+                f"config key '{path}' must be {type(want).__name__}, got {value!r}"
+            )
+
+
+def _same_kind(want: object, value: object) -> bool:
+    if isinstance(want, bool) or isinstance(value, bool):
+        return isinstance(want, bool) and isinstance(value, bool)
+    if isinstance(want, (int, float)):
+        return isinstance(value, (int, float))
+    if isinstance(want, (tuple, list)):
+        return isinstance(value, (tuple, list))
+    return isinstance(value, type(want))
+
+
+def load(spec: str, overrides: list[str] = ()) -> ml_collections.ConfigDict:
+    """Load `path/to/config.py[:arg]`, apply `config.a.b=value` overrides, validate.
+
+    The file must define `get_config(arg: str | None) -> ConfigDict`.
+    """
+    path, _, arg = spec.partition(":")
+    file = _locate(path)
+    module_spec = importlib.util.spec_from_file_location(f"_jaxmusic_config_{file.stem}", file)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    if not hasattr(module, "get_config"):
+        raise ConfigError(f"{path} defines no get_config(arg)")
+    try:
+        config = module.get_config(arg or None)
+    except ValueError as e:
+        raise ConfigError(f"{spec}: {e}") from None
+    validate(config)
+    for item in overrides:
+        apply_override(config, item)
+    validate(config)
+    return config
+
+
+def _locate(path: str) -> Path:
+    """A config file by path, or one of the configs shipped with jaxmusic (`configs/NAME.py`)."""
+    file = Path(path)
+    if file.is_file():
+        return file
+    shipped = Path(__file__).resolve().parent.parent / "configs" / file.name
+    if file.parent.name in ("configs", "") and shipped.is_file():
+        return shipped
+    raise ConfigError(f"config file not found: {path}")
+
+
+def apply_override(config: ml_collections.ConfigDict, item: str) -> None:
+    """Apply one `a.b=value` override, parsed with the type the key already has."""
+    key, sep, raw = item.partition("=")
+    key = key.removeprefix("--").removeprefix("config.")
+    if not sep:
+        raise ConfigError(f"override '{item}' must look like --config.{key}=VALUE")
+    known = _flatten(config)
+    if key not in known:
+        raise ConfigError(f"unknown config key '{key}'{_suggest(key, list(known))}")
+    current = known[key]
+    value = _parse(raw, current, key)
+    *parents, leaf = key.split(".")
+    node = config
+    for p in parents:
+        node = node[p]
+    with node.unlocked():
+        node[leaf] = value
+
+
+def _parse(raw: str, current: object, key: str) -> object:
+    if isinstance(current, str):
+        return raw
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        raise ConfigError(f"cannot parse '{raw}' for config key '{key}'") from None
+    if isinstance(current, float) and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if isinstance(current, tuple) and isinstance(value, list):
+        value = tuple(value)
+    if isinstance(current, tuple) and not isinstance(value, tuple):
+        value = (value,)
+    if current is not None and not _same_kind(current, value):
+        raise ConfigError(
+            f"config key '{key}' must be {type(current).__name__}, got {raw!r}"
+        )
+    return value

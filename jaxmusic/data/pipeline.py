@@ -1,0 +1,92 @@
+"""Grain input pipelines over prepared ArrayRecord shards.
+
+Training: source -> seeded global shuffle -> repeat -> this process's slice ->
+decode -> random crops into views -> batch -> (multiprocess prefetch). Every process
+shuffles with the same seed and takes every `process_count`-th example, so the
+processes together read each example of an epoch exactly once, and the global batch
+is the same whatever the number of processes. Views stay int16 until they reach the
+device (half the bytes of float32 over the host-to-device link).
+
+This module must stay free of side effects at import: Grain's workers start with
+"spawn" and import it afresh.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import grain
+import numpy as np
+
+from jaxmusic.data import records
+
+
+@dataclasses.dataclass(frozen=True)
+class CropViews:
+    """Cut `num_views` independent random windows of `crop_samples` from a clip.
+
+    CLMR takes each view's crop independently (two windows of one track are a
+    positive pair); a clip shorter than the window is zero-padded at the end.
+    """
+
+    crop_samples: int
+    num_views: int
+
+    def __call__(self, record: bytes, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        audio = records.decode_audio(record)
+        n = audio.shape[0]
+        views = np.zeros((self.num_views, self.crop_samples), np.int16)
+        for v in range(self.num_views):
+            if n <= self.crop_samples:
+                views[v, :n] = audio
+            else:
+                start = int(rng.integers(0, n - self.crop_samples + 1))
+                views[v] = audio[start : start + self.crop_samples]
+        return {"views": views}
+
+
+def train_dataset(
+    data_dir: str,
+    split: str,
+    *,
+    batch_size: int,
+    crop_samples: int,
+    num_views: int,
+    seed: int,
+    process_index: int = 0,
+    process_count: int = 1,
+    worker_count: int = 0,
+    worker_buffer_size: int = 2,
+    read_threads: int = 4,
+) -> grain.IterDataset:
+    """An endless, checkpointable dataset of per-process batches of cropped views.
+
+    `batch_size` is this process's share of the global batch. Batches are dicts
+    with `views` int16 [batch, num_views, crop_samples].
+    """
+    paths = records.split_paths(data_dir, split)
+    source = grain.sources.ArrayRecordDataSource(paths)
+    if len(source) < process_count:
+        raise ValueError(
+            f"split '{split}' has {len(source)} clips, fewer than {process_count} processes"
+        )
+    ds = grain.MapDataset.source(source).seed(seed).shuffle().repeat(None)
+    # Crop before slicing: a MapDataset is lazy, so each process still decodes only
+    # its own examples, but crop offsets are keyed by the global position and do not
+    # change with the number of processes.
+    ds = ds.random_map(CropViews(crop_samples, num_views))[process_index::process_count]
+    it = ds.to_iter_dataset(
+        grain.ReadOptions(num_threads=read_threads, prefetch_buffer_size=4 * batch_size)
+    ).batch(batch_size, drop_remainder=True)
+    if worker_count > 0:
+        it = it.mp_prefetch(
+            grain.MultiprocessingOptions(
+                num_workers=worker_count, per_worker_buffer_size=worker_buffer_size
+            )
+        )
+    return it
+
+
+def clip_source(data_dir: str, split: str) -> grain.sources.ArrayRecordDataSource:
+    """Random access to the records of a split, in prepared order (for embedding)."""
+    return grain.sources.ArrayRecordDataSource(records.split_paths(data_dir, split))

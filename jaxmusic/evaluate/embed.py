@@ -1,0 +1,159 @@
+"""`jaxmusic embed`: frozen-encoder embeddings of every clip, window by window.
+
+Each clip is cut into consecutive encoder-length windows (the remainder dropped; a
+clip shorter than one window is zero-padded), as CLMR evaluates. Per split we write
+`SPLIT.npz` with `window_embeddings` [W, D], `window_clip` [W] (the clip each window
+belongs to), `clip_embeddings` [N, D] (window mean), `clip_ids` [N] and one
+`label_TASK` array per task (single: int [N]; multi: multi-hot [N, C]; regression:
+float [N]); plus `embeddings.json` with the tasks and where the encoder came from.
+Written without pickle, each file atomically.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import orbax.checkpoint as ocp
+from tqdm import tqdm
+
+from jaxmusic.data import records
+from jaxmusic.data.pipeline import clip_source
+from jaxmusic.models.build import build_encoder
+
+EMBEDDINGS_META = "embeddings.json"
+
+
+def load_encoder_variables(
+    config: ml_collections.ConfigDict, workdir: str | Path | None, seed: int = 0
+) -> tuple[dict[str, Any], str]:
+    """The encoder's {params, batch_stats}: from the newest checkpoint in `workdir`, or
+    freshly initialised from `seed` when `workdir` is None. Returns them and a description."""
+    encoder = build_encoder(config.model)
+    if workdir is None:
+        example = jnp.zeros((1, config.data.crop_samples), jnp.float32)
+        variables = encoder.init(jax.random.PRNGKey(seed), example, train=False)
+        return {"params": variables["params"], "batch_stats": variables["batch_stats"]}, f"random-init seed {seed}"
+    directory = Path(workdir).absolute() / "checkpoints"
+    with ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(read_only=True)) as mngr:
+        step = mngr.latest_step()
+        if step is None:
+            raise FileNotFoundError(f"no complete checkpoint in {directory}: train first, or pass --random-init")
+        state = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))["state"]
+    # Every objective names its encoder submodule `encoder` (see objectives/build.py).
+    variables = {"params": state["params"]["encoder"], "batch_stats": state["batch_stats"]["encoder"]}
+    return jax.device_get(variables), f"{directory} step {step}"
+
+
+def _windows(audio: np.ndarray, window: int) -> np.ndarray:
+    n = max(1, audio.shape[0] // window)
+    padded = np.zeros(n * window, np.int16)
+    take = min(audio.shape[0], n * window)
+    padded[:take] = audio[:take]
+    return padded.reshape(n, window)
+
+
+def _labels_array(task: dict[str, Any], values: list[Any]) -> np.ndarray:
+    if task["kind"] == "multi":
+        out = np.zeros((len(values), len(task["classes"])), np.float32)
+        for i, tags in enumerate(values):
+            out[i, tags] = 1.0
+        return out
+    if task["kind"] == "single":
+        return np.asarray(values, np.int64)
+    return np.asarray(values, np.float32)
+
+
+def embed_split(
+    config: ml_collections.ConfigDict,
+    variables: dict[str, Any],
+    data_dir: str,
+    split: str,
+    progress: bool = True,
+) -> dict[str, np.ndarray]:
+    """Embeddings and labels of every clip of a split (see the module docstring)."""
+    manifest = records.read_manifest(data_dir)
+    encoder = build_encoder(config.model)
+    window = config.data.crop_samples
+    batch = config.embed.batch_size
+
+    @jax.jit
+    def apply(variables: dict[str, Any], audio: jax.Array) -> jax.Array:
+        return encoder.apply(variables, audio.astype(jnp.float32) / 32768.0, train=False)
+
+    source = clip_source(data_dir, split)
+    windows, owners, ids = [], [], []
+    labels: dict[str, list[Any]] = {task: [] for task in manifest["tasks"]}
+    for i in range(len(source)):
+        rec = records.decode(source[i])
+        w = _windows(rec["audio"], window)
+        windows.append(w)
+        owners.append(np.full(len(w), i, np.int64))
+        ids.append(rec["id"])
+        for task in labels:
+            labels[task].append(rec["labels"][task])
+    all_windows = np.concatenate(windows)
+    out = []
+    for lo in tqdm(range(0, len(all_windows), batch), desc=f"embed {split}", disable=not progress):
+        chunk = all_windows[lo : lo + batch]
+        # A fixed batch shape compiles once; the padding rows are dropped.
+        padded = np.zeros((batch, window), np.int16)
+        padded[: len(chunk)] = chunk
+        out.append(np.asarray(apply(variables, padded))[: len(chunk)])
+    window_embeddings = np.concatenate(out).astype(np.float32)
+    window_clip = np.concatenate(owners)
+    clip_embeddings = np.stack(
+        [window_embeddings[window_clip == i].mean(axis=0) for i in range(len(source))]
+    )
+    result = {
+        "window_embeddings": window_embeddings,
+        "window_clip": window_clip,
+        "clip_embeddings": clip_embeddings,
+        "clip_ids": np.asarray(ids),
+    }
+    for task, values in labels.items():
+        result[f"label_{task}"] = _labels_array(manifest["tasks"][task], values)
+    return result
+
+
+def write_embeddings(
+    config: ml_collections.ConfigDict,
+    workdir: str | Path | None,
+    out_dir: str | Path,
+    seed: int = 0,
+    progress: bool = True,
+) -> Path:
+    """Embed every split in `config.embed.splits` into `out_dir`; returns it."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    variables, origin = load_encoder_variables(config, workdir, seed)
+    manifest = records.read_manifest(config.data.dir)
+    for split in config.embed.splits:
+        arrays = embed_split(config, variables, config.data.dir, split, progress)
+        tmp = out_dir / f"{split}.partial.npz"
+        np.savez(tmp, **arrays)
+        os.replace(tmp, out_dir / f"{split}.npz")
+    records.write_json_atomic(
+        out_dir / EMBEDDINGS_META,
+        {
+            "encoder": origin,
+            "model": config.model.to_dict(),
+            "window_samples": config.data.crop_samples,
+            "sample_rate": manifest["sample_rate"],
+            "data_dir": config.data.dir,
+            "splits": list(config.embed.splits),
+            "tasks": manifest["tasks"],
+        },
+    )
+    return out_dir
+
+
+def read_split(emb_dir: str | Path, split: str) -> dict[str, np.ndarray]:
+    """Load one split written by `write_embeddings` (no pickle)."""
+    with np.load(Path(emb_dir) / f"{split}.npz", allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}

@@ -1,0 +1,57 @@
+"""SampleCNN (Lee et al. 2017) as CLMR uses it: a raw-waveform encoder.
+
+CLMR's layout: Conv(1->128, k3, stride 3) + BN + ReLU; nine blocks of
+Conv(k3, pad 1) + BN + ReLU + MaxPool(3) with channels 128, 128, 256, 256, 256, 256,
+256, 256, 512; then Conv(512->512, k3, pad 1) + BN + ReLU. With 59,049 = 3^10 input
+samples the time axis is 1 at the end and the output is 512-d; the encoder has
+2,368,512 parameters (convolutions with bias, BatchNorm scale and bias).
+
+Depth and width are fields, so tiny variants exist for tests and CPU runs. The input
+length must be a multiple of 3^(blocks+1); when it is longer than 3^(blocks+1) the
+remaining frames are averaged (for CLMR's configuration there is exactly one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+CLMR_BLOCK_CHANNELS = (128, 128, 256, 256, 256, 256, 256, 256, 512)
+
+
+def receptive_samples(num_blocks: int) -> int:
+    """The input length that the stride-3 stem and `num_blocks` pools reduce to one frame."""
+    return 3 ** (num_blocks + 1)
+
+
+class SampleCNN(nn.Module):
+    """Raw waveform [batch, samples] -> embedding [batch, final_channels]."""
+
+    first_channels: int = 128
+    block_channels: Sequence[int] = CLMR_BLOCK_CHANNELS
+    final_channels: int = 512
+    # BatchNorm momentum as in PyTorch's default (0.1 update), which CLMR trains with.
+    bn_momentum: float = 0.9
+
+    @nn.compact
+    def __call__(self, audio: jax.Array, train: bool) -> jax.Array:
+        hop = receptive_samples(len(self.block_channels))
+        if audio.ndim != 2 or audio.shape[-1] % hop:
+            raise ValueError(
+                f"SampleCNN with {len(self.block_channels)} blocks takes [batch, k*{hop}] samples, "
+                f"got shape {audio.shape}"
+            )
+        norm = lambda: nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum)  # noqa: E731
+        x = audio[..., None]
+        x = nn.Conv(self.first_channels, (3,), strides=(3,), padding="VALID")(x)
+        x = nn.relu(norm()(x))
+        for channels in self.block_channels:
+            x = nn.Conv(channels, (3,), padding=((1, 1),))(x)
+            x = nn.relu(norm()(x))
+            x = nn.max_pool(x, (3,), strides=(3,))
+        x = nn.Conv(self.final_channels, (3,), padding=((1, 1),))(x)
+        x = nn.relu(norm()(x))
+        return jnp.mean(x, axis=1)

@@ -1,0 +1,33 @@
+"""jaxmusic: learn general-purpose music audio representations with JAX, and measure them."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="jaxmusic",
+    version="0.1.0",
+    description="JAX/Flax training stack for music audio representations: CLMR and friends, probes, benchmarks",
+    long_description=open("README.md").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["jaxmusic", "jaxmusic.*"]),
+    install_requires=[
+        "jax>=0.10.2,<0.11",
+        "flax>=0.12.8,<0.13",
+        "optax>=0.2.8,<0.3",
+        "orbax-checkpoint>=0.12.8,<0.13",
+        "grain>=0.2.18,<0.3",
+        "array-record>=0.8.6,<0.9",
+        "ml-collections>=1.1,<2",
+        "librosa>=0.11,<0.12",
+        "soundfile>=0.13,<0.15",
+        "soxr>=0.5,<2",
+        "numpy>=2.0,<3",
+        "scikit-learn>=1.5,<2",
+        "tensorboardX>=2.6,<3",
+        "tqdm>=4.66,<5",
+    ],
+    extras_require={
+        "test": ["pytest>=8,<10", "pytest-xdist>=3.5,<4", "ruff>=0.6"],
+    },
+    entry_points={"console_scripts": ["jaxmusic=jaxmusic.cli:main"]},
+)
