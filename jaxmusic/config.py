@@ -123,7 +123,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
 def _same_kind(want: object, value: object) -> bool:
     if isinstance(want, bool) or isinstance(value, bool):
         return isinstance(want, bool) and isinstance(value, bool)
-    if isinstance(want, (int, float)):
+    if isinstance(want, int):
+        return isinstance(value, int)
+    if isinstance(want, float):
         return isinstance(value, (int, float))
     if isinstance(want, (tuple, list)):
         return isinstance(value, (tuple, list))

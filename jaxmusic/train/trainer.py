@@ -189,6 +189,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         if not pending:
             return
         values = jax.device_get(pending)
+        bar.update(1)  # the interval's last step, now finished
         losses = np.asarray([v["loss"] for v in values])
         if not np.all(np.isfinite(losses)):
             bad = step - len(values) + 1 + int(np.argmin(np.isfinite(losses)))
@@ -216,8 +217,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
                 views = jax.make_array_from_process_local_data(data_sharding, batch["views"])
                 wait += time.perf_counter() - t0
                 state, metrics = step_fn(state, views)
+                if pending:
+                    # Keep one step in flight, no more: the device stays busy while the
+                    # host fetches the next batch, and the progress bar counts finished
+                    # steps rather than dispatched ones.
+                    jax.block_until_ready(pending[-1])
+                    bar.update(1)
                 pending.append(metrics)
-                bar.update(1)
                 save_now = (
                     step % config.checkpoint_every_steps == 0
                     or step == config.total_steps

@@ -1,0 +1,46 @@
+"""Test setup: four simulated CPU devices, Grain's flags, and a tiny synthetic dataset."""
+
+import os
+
+# Must happen before jax is imported anywhere: the 1-vs-4-device tests need 4 devices.
+os.environ["XLA_FLAGS"] = (
+    os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
+).strip()
+
+import absl.flags  # noqa: E402
+import pytest  # noqa: E402
+
+# Grain reads absl flags; outside absl.app.run they must be marked parsed.
+absl.flags.FLAGS.mark_as_parsed()
+
+from jaxmusic.config import base_config  # noqa: E402
+from jaxmusic.data.prepare import prepare_synth  # noqa: E402
+
+TINY_RATE = 8000
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> str:
+    """40 one-second synthetic clips at 8 kHz."""
+    out = tmp_path_factory.mktemp("tiny_synth")
+    prepare_synth(out, clips=40, seed=0, sample_rate=TINY_RATE, duration_s=1.0, progress=False)
+    return str(out)
+
+
+def tiny_config(data_dir: str):
+    """A 3-block SampleCNN on 729-sample crops: compiles and steps in a blink."""
+    c = base_config()
+    c.data.dir = data_dir
+    c.data.crop_samples = 729
+    c.model.first_channels = 8
+    c.model.block_channels = (8, 8, 16)
+    c.model.final_channels = 16
+    c.objective.projector_dims = (16, 8)
+    c.batch_size = 8
+    c.total_steps = 5
+    c.log_every_steps = 1
+    c.checkpoint_every_steps = 100
+    c.progress_bar = False
+    c.embed.batch_size = 16
+    c.probe.max_epochs = 20
+    return c
