@@ -153,7 +153,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
             "opt_state": opt_state,
             "step": state["step"] + 1,
         }
-        return new_state, {**metrics, "grad_norm": optax.global_norm(grads)}
+        return new_state, {**metrics, "grad_norm": optax.tree.norm(grads)}
 
     step_fn = jax.jit(
         train_step,

@@ -1,0 +1,109 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import tiny_config
+
+from jaxmusic.train.checkpoint import ResumeError
+from jaxmusic.train.metrics_log import read_metrics
+from jaxmusic.train.trainer import TrainingDiverged, train_and_evaluate
+
+
+def losses(workdir):
+    return {step: row["loss"] for step, row in sorted(read_metrics(workdir).items())}
+
+
+def test_one_and_four_devices_agree(tiny_data, tmp_path):
+    runs = {}
+    for n in (1, 4):
+        c = tiny_config(tiny_data)
+        c.mesh_shape = (n,)
+        train_and_evaluate(c, tmp_path / f"d{n}")
+        runs[n] = losses(tmp_path / f"d{n}")
+    assert list(runs[1]) == [1, 2, 3, 4, 5]
+    one, four = np.array(list(runs[1].values())), np.array(list(runs[4].values()))
+    np.testing.assert_allclose(four, one, rtol=1e-5)
+    assert one[0] != one[-1]  # it is actually training
+
+
+def test_nan_loss_stops_with_one_line_and_keeps_good_checkpoints(tiny_data, tmp_path):
+    c = tiny_config(tiny_data)
+    c.objective.temperature = 0.0  # 0/0 in the similarity logits: NaN at once
+    with pytest.raises(TrainingDiverged, match="loss is nan at step 1; the last good checkpoint is step None") as e:
+        train_and_evaluate(c, tmp_path)
+    assert "\n" not in str(e.value)
+    assert not list((tmp_path / "checkpoints").glob("[0-9]*"))
+
+
+def test_resume_with_a_different_config_is_refused(tiny_data, tmp_path):
+    c = tiny_config(tiny_data)
+    c.total_steps = 2
+    train_and_evaluate(c, tmp_path)
+    c.total_steps = 4  # allowed to change
+    assert train_and_evaluate(c, tmp_path)["step"] == 4
+    c.optimizer.learning_rate = 1e-2
+    with pytest.raises(ResumeError, match="optimizer.learning_rate"):
+        train_and_evaluate(c, tmp_path)
+
+
+TOTAL = 150
+
+
+def cli_train(data_dir, workdir, total=TOTAL):
+    args = [
+        "--config.data.dir=" + data_dir, "--config.data.crop_samples=729",
+        "--config.model.first_channels=8", "--config.model.block_channels=(8,8,16)",
+        "--config.model.final_channels=16", "--config.objective.projector_dims=(16,8)",
+        "--config.batch_size=8", f"--config.total_steps={total}", "--config.log_every_steps=1",
+        "--config.checkpoint_every_steps=10", "--config.progress_bar=False",
+    ]
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "jaxmusic.cli", "train", "--config", "configs/quickstart.py",
+         "--workdir", str(workdir), *args],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def wait_for_checkpoint(proc, workdir: Path, step: int):
+    target = workdir / "checkpoints" / str(step)
+    deadline = time.time() + 240
+    while not target.exists():  # Orbax renames a step's folder into place when complete
+        assert proc.poll() is None, proc.communicate()[1][-2000:]
+        assert time.time() < deadline
+        time.sleep(0.02)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tiny_data, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("uninterrupted")
+    proc = cli_train(tiny_data, workdir)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-2000:]
+    return losses(workdir)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_killed_run_resumes_exactly(tiny_data, tmp_path, uninterrupted, sig):
+    proc = cli_train(tiny_data, tmp_path)
+    wait_for_checkpoint(proc, tmp_path, 20)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    if sig == signal.SIGKILL:
+        assert proc.returncode == -signal.SIGKILL
+    else:  # SIGTERM: saves where it is and exits cleanly
+        assert proc.returncode == 0, err[-2000:]
+    stopped_at = max(losses(tmp_path))
+    assert stopped_at < TOTAL, "the run finished before it was killed; the test proves nothing"
+    resumed = cli_train(tiny_data, tmp_path)
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err[-2000:]
+    got = losses(tmp_path)
+    assert list(got) == list(uninterrupted)
+    # Exact equality, step by step: same parameters, optimizer state, randomness and data order.
+    assert got == uninterrupted
