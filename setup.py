@@ -1,12 +1,14 @@
 """jaxmusic: learn general-purpose music audio representations with JAX, and measure them."""
 
+from pathlib import Path
+
 from setuptools import find_packages, setup
 
 setup(
     name="jaxmusic",
     version="0.1.0",
     description="JAX/Flax training stack for music audio representations: CLMR and friends, probes, benchmarks",
-    long_description=open("README.md").read(),
+    long_description=(Path(__file__).parent / "README.md").read_text(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["jaxmusic", "jaxmusic.*"]),

@@ -60,7 +60,9 @@ def gain(x: jax.Array, db: jax.Array) -> jax.Array:
     return x * 10.0 ** (db / 20.0)
 
 
-def butterworth_filter(x: jax.Array, cutoff_hz: jax.Array, sample_rate: int, highpass: jax.Array) -> jax.Array:
+def butterworth_filter(
+    x: jax.Array, cutoff_hz: jax.Array, sample_rate: int, highpass: jax.Array
+) -> jax.Array:
     """Zero-phase low- or high-pass filter with a Butterworth magnitude response."""
     spectrum = jnp.fft.rfft(x)
     freqs = jnp.fft.rfftfreq(x.shape[-1], 1.0 / sample_rate)
@@ -80,9 +82,7 @@ def augment_one(x: jax.Array, key: jax.Array, spec: AugmentSpec) -> jax.Array:
         return jax.random.uniform(k, minval=bounds[0], maxval=bounds[1])
 
     x = jnp.where(coin(keys[0], spec.polarity_p), polarity(x), x)
-    x = jnp.where(
-        coin(keys[1], spec.noise_p), white_noise(x, keys[2], uniform(keys[3], spec.noise_std)), x
-    )
+    x = jnp.where(coin(keys[1], spec.noise_p), white_noise(x, keys[2], uniform(keys[3], spec.noise_std)), x)
     x = jnp.where(coin(keys[4], spec.gain_p), gain(x, uniform(keys[5], spec.gain_db)), x)
     highpass = jax.random.bernoulli(keys[6])
     nyquist = spec.sample_rate / 2

@@ -14,7 +14,8 @@ from jaxmusic.config import ConfigError
 
 def _add_config(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--config", required=True,
+        "--config",
+        required=True,
         help="config file, optionally with an argument: configs/clmr_samplecnn.py:runlocal. "
         "Override any key with --config.KEY=VALUE (e.g. --config.batch_size=16)",
     )
@@ -74,8 +75,11 @@ def run(argv: list[str]) -> int:
         from jaxmusic.data.prepare import prepare_synth
 
         manifest = prepare_synth(
-            args.out, clips=args.clips, seed=args.seed,
-            sample_rate=args.sample_rate, duration_s=args.duration,
+            args.out,
+            clips=args.clips,
+            seed=args.seed,
+            sample_rate=args.sample_rate,
+            duration_s=args.duration,
         )
         counts = ", ".join(f"{k} {v['clips']}" for k, v in manifest["splits"].items())
         print(f"prepared {args.out}: {counts} clips at {manifest['sample_rate']} Hz")
@@ -103,7 +107,9 @@ def run(argv: list[str]) -> int:
 
         config = ensure_dataset(config, args.workdir)
         result = train_and_evaluate(config, args.workdir)
-        print(f"trained to step {result['step']}: loss {result.get('loss', float('nan')):.4f} ({args.workdir})")
+        print(
+            f"trained to step {result['step']}: loss {result.get('loss', float('nan')):.4f} ({args.workdir})"
+        )
         return 0
 
     if args.command == "embed":
@@ -129,9 +135,7 @@ def main() -> None:
 
     try:
         sys.exit(run(sys.argv[1:]))
-    except (
-        ConfigError, RecordError, ResumeError, TrainingDiverged, FileNotFoundError, FileExistsError
-    ) as e:
+    except (ConfigError, RecordError, ResumeError, TrainingDiverged, FileNotFoundError, FileExistsError) as e:
         print(f"jaxmusic: error: {e}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:

@@ -115,9 +115,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
             raise ConfigError(f"unknown config key '{path}'{_suggest(path, list(known))}")
         want = known[path]
         if want is not None and value is not None and not _same_kind(want, value):
-            raise ConfigError(
-                f"config key '{path}' must be {type(want).__name__}, got {value!r}"
-            )
+            raise ConfigError(f"config key '{path}' must be {type(want).__name__}, got {value!r}")
 
 
 def _same_kind(want: object, value: object) -> bool:
@@ -199,7 +197,5 @@ def _parse(raw: str, current: object, key: str) -> object:
     if isinstance(current, tuple) and not isinstance(value, tuple):
         value = (value,)
     if current is not None and not _same_kind(current, value):
-        raise ConfigError(
-            f"config key '{key}' must be {type(current).__name__}, got {raw!r}"
-        )
+        raise ConfigError(f"config key '{key}' must be {type(current).__name__}, got {raw!r}")
     return value

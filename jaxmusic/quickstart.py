@@ -31,14 +31,18 @@ def quickstart(workdir: str | Path, config: ml_collections.ConfigDict, seed: int
     train_dir = workdir / "train"
     train_and_evaluate(config, train_dir)
     probe_config = ProbeConfig(
-        learning_rate=config.probe.learning_rate, weight_decay=config.probe.weight_decay,
-        batch_size=config.probe.batch_size, max_epochs=config.probe.max_epochs,
-        patience=config.probe.patience, seed=seed,
+        learning_rate=config.probe.learning_rate,
+        weight_decay=config.probe.weight_decay,
+        batch_size=config.probe.batch_size,
+        max_epochs=config.probe.max_epochs,
+        patience=config.probe.patience,
+        seed=seed,
     )
     scores = {}
     for name, source in (("random_init", None), ("trained", train_dir)):
-        emb = write_embeddings(config, source, workdir / "embeddings" / name, seed=seed,
-                               progress=config.progress_bar)
+        emb = write_embeddings(
+            config, source, workdir / "embeddings" / name, seed=seed, progress=config.progress_bar
+        )
         scores[name] = probe_all(emb, config=probe_config)
     tasks = {
         task: {
@@ -50,9 +54,11 @@ def quickstart(workdir: str | Path, config: ml_collections.ConfigDict, seed: int
     }
     result = {"tasks": tasks, "seed": seed, "seconds": round(time.time() - start, 1)}
     write_json_atomic(workdir / "results.json", result)
-    print(markdown_table(
-        ["task", "metric", "random-init", "trained"],
-        [[t, r["metric"], r["random_init"], r["trained"]] for t, r in tasks.items()],
-    ))
+    print(
+        markdown_table(
+            ["task", "metric", "random-init", "trained"],
+            [[t, r["metric"], r["random_init"], r["trained"]] for t, r in tasks.items()],
+        )
+    )
     print(f"\n{result['seconds']:.0f} s; results in {workdir / 'results.json'}")
     return result

@@ -7,8 +7,8 @@ os.environ["XLA_FLAGS"] = (
     os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
 ).strip()
 
-import absl.flags  # noqa: E402
-import pytest  # noqa: E402
+import absl.flags
+import pytest
 
 # Grain reads absl flags; outside absl.app.run they must be marked parsed.
 absl.flags.FLAGS.mark_as_parsed()

@@ -10,8 +10,15 @@ from jaxmusic.config import ConfigError
 from jaxmusic.train.trainer import train_and_evaluate
 
 
-@pytest.mark.parametrize("spec", ["configs/quickstart.py", "configs/quickstart.py:runlocal",
-                                  "configs/clmr_samplecnn.py", "configs/clmr_samplecnn.py:runlocal"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "configs/quickstart.py",
+        "configs/quickstart.py:runlocal",
+        "configs/clmr_samplecnn.py",
+        "configs/clmr_samplecnn.py:runlocal",
+    ],
+)
 def test_shipped_configs_load(spec):
     c = config_lib.load(spec)
     assert c.data.crop_samples % 3 ** (len(c.model.block_channels) + 1) == 0
@@ -22,12 +29,23 @@ def test_clmr_config_has_the_paper_values():
     assert (c.synth.sample_rate, c.data.crop_samples, c.batch_size) == (22050, 59049, 48)
     assert (c.optimizer.name, c.optimizer.learning_rate) == ("adam", 3e-4)
     assert (c.objective.projector_dims, c.objective.temperature) == ((512, 64), 0.5)
-    assert (c.augment.polarity_p, c.augment.noise_p, c.augment.gain_p, c.augment.filter_p) == (0.8, 0.01, 0.3, 0.8)
+    assert (c.augment.polarity_p, c.augment.noise_p, c.augment.gain_p, c.augment.filter_p) == (
+        0.8,
+        0.01,
+        0.3,
+        0.8,
+    )
 
 
 def test_overrides_are_typed():
-    c = config_lib.load("configs/quickstart.py", ["--config.batch_size=16", "--config.optimizer.learning_rate=1",
-                                                  "--config.model.block_channels=(8,8)"])
+    c = config_lib.load(
+        "configs/quickstart.py",
+        [
+            "--config.batch_size=16",
+            "--config.optimizer.learning_rate=1",
+            "--config.model.block_channels=(8,8)",
+        ],
+    )
     assert c.batch_size == 16 and c.optimizer.learning_rate == 1.0 and c.model.block_channels == (8, 8)
 
 
@@ -47,8 +65,10 @@ def test_bad_overrides_are_refused(override, message):
 
 def test_a_typo_inside_a_config_file_is_refused(tmp_path):
     f = tmp_path / "typo.py"
-    f.write_text("from jaxmusic.config import base_config\n"
-                 "def get_config(arg=None):\n    c = base_config()\n    c.optimizer.learnig_rate = 1.0\n    return c\n")
+    f.write_text(
+        "from jaxmusic.config import base_config\n"
+        "def get_config(arg=None):\n    c = base_config()\n    c.optimizer.learnig_rate = 1.0\n    return c\n"
+    )
     with pytest.raises(ConfigError, match="unknown config key 'optimizer.learnig_rate'"):
         config_lib.load(str(f))
 
@@ -93,15 +113,27 @@ def test_crop_that_does_not_fit_the_encoder_fails_before_compiling(tiny_data, tm
     "extra, message",
     [
         (["--config.batchsize=8"], "jaxmusic: error: unknown config key 'batchsize'"),
-        (["--config.batch_size=6", "--config.mesh_shape=(4,)"],
-         "jaxmusic: error: batch_size 6 does not divide over 4 devices"),
+        (
+            ["--config.batch_size=6", "--config.mesh_shape=(4,)"],
+            "jaxmusic: error: batch_size 6 does not divide over 4 devices",
+        ),
     ],
 )
 def test_cli_reports_bad_input_in_one_line(tiny_data, tmp_path, extra, message):
     env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=4", "PATH": "/usr/bin:/bin"}
-    cmd = [sys.executable, "-m", "jaxmusic.cli", "train", "--config", "configs/quickstart.py:runlocal",
-           "--workdir", str(tmp_path / "w"), f"--config.data.dir={tiny_data}", "--config.data.crop_samples=19683",
-           *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "jaxmusic.cli",
+        "train",
+        "--config",
+        "configs/quickstart.py:runlocal",
+        "--workdir",
+        str(tmp_path / "w"),
+        f"--config.data.dir={tiny_data}",
+        "--config.data.crop_samples=19683",
+        *extra,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]

@@ -36,9 +36,7 @@ def test_all_tied_scores() -> None:
     y = np.array([0, 1, 1, 0, 1])
     s = np.full(5, 0.3)
     assert metrics.roc_auc(y, s) == pytest.approx(0.5, abs=1e-12)
-    assert metrics.average_precision(y, s) == pytest.approx(
-        skm.average_precision_score(y, s), abs=1e-12
-    )
+    assert metrics.average_precision(y, s) == pytest.approx(skm.average_precision_score(y, s), abs=1e-12)
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -65,9 +63,7 @@ def test_macro_skips_undefined_classes() -> None:
     # AUC skips both the all-negative and the all-positive class.
     assert metrics.macro_roc_auc(y, s) == pytest.approx(auc_ref, abs=1e-12)
     # AP skips only the class without positives; the all-positive class has AP 1.
-    ap_ref = np.mean(
-        [skm.average_precision_score(y[:, k], s[:, k]) for k in (0, 1, 2, 4)]
-    )
+    ap_ref = np.mean([skm.average_precision_score(y[:, k], s[:, k]) for k in (0, 1, 2, 4)])
     assert metrics.macro_average_precision(y, s) == pytest.approx(ap_ref, abs=1e-12)
     assert metrics.macro_average_precision(y[:, [0, 1, 2, 4]], s[:, [0, 1, 2, 4]]) == (
         pytest.approx(ap_ref, abs=1e-12)

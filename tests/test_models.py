@@ -12,9 +12,7 @@ def count(tree):
 
 def test_clmr_samplecnn_has_the_published_parameter_count():
     model = SampleCNN()
-    variables = jax.eval_shape(
-        lambda: model.init(jax.random.PRNGKey(0), jnp.zeros((1, 59049)), train=False)
-    )
+    variables = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), jnp.zeros((1, 59049)), train=False))
     assert count(variables["params"]) == 2_368_512
     out = jax.eval_shape(lambda v: model.apply(v, jnp.zeros((2, 59049)), train=False), variables)
     assert out.shape == (2, 512)

@@ -9,10 +9,7 @@ from jaxmusic.data.prepare import prepare_synth
 
 
 def _digest(folder):
-    return {
-        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.glob("*.array_record"))
-    }
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*.array_record"))}
 
 
 def test_manifest_and_records(tiny_data):

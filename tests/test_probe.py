@@ -12,9 +12,7 @@ DIM, WINDOWS_PER_CLIP = 32, 3
 FAST = ProbeConfig(learning_rate=1e-2, max_epochs=100)
 
 
-def _windows(
-    rng, clip_feats: np.ndarray, noise: float
-) -> tuple[np.ndarray, np.ndarray]:
+def _windows(rng, clip_feats: np.ndarray, noise: float) -> tuple[np.ndarray, np.ndarray]:
     """Each clip gets WINDOWS_PER_CLIP contiguous windows around its feature vector."""
     clip = np.repeat(np.arange(len(clip_feats)), WINDOWS_PER_CLIP)
     x = clip_feats[clip] + noise * rng.normal(size=(len(clip), clip_feats.shape[1]))
@@ -89,9 +87,7 @@ def test_default_config_learns() -> None:
 
 
 def test_clip_scores_are_window_means() -> None:
-    window_scores = np.array(
-        [[0.1, 0.9], [0.3, 0.7], [0.8, 0.2], [0.5, 0.5], [1.0, 0.0]]
-    )
+    window_scores = np.array([[0.1, 0.9], [0.3, 0.7], [0.8, 0.2], [0.5, 0.5], [1.0, 0.0]])
     clip = np.array([0, 0, 0, 1, 1])  # clip 0 has 3 windows, clip 1 has 2
     got = probe.aggregate_clip_scores(window_scores, clip, 2)
     np.testing.assert_allclose(got, [[0.4, 0.6], [0.75, 0.25]], atol=1e-15)
@@ -109,9 +105,7 @@ def test_clip_scores_are_window_means() -> None:
 def test_evaluate_predictions_kinds() -> None:
     labels = np.array([[1, 0], [0, 1], [1, 1], [0, 0]])
     scores = np.array([[0.9, 0.1], [0.2, 0.8], [0.7, 0.6], [0.1, 0.3]])
-    got = probe.evaluate_predictions(
-        {"kind": "multi", "classes": [0, 1]}, labels, scores
-    )
+    got = probe.evaluate_predictions({"kind": "multi", "classes": [0, 1]}, labels, scores)
     assert got == {"roc_auc": 1.0, "pr_auc": 1.0}
     y = np.array([1.0, 2.0, 3.0])
     r = probe.evaluate_predictions({"kind": "regression"}, y, y[:, None])
@@ -163,9 +157,7 @@ def test_invalid_inputs_raise() -> None:
         dataclasses.replace(good, labels=np.array([0, 1])),  # clip index out of range
         dataclasses.replace(good, labels=np.array([0, 1, 2])),  # label >= len(classes)
         dataclasses.replace(good, window_embeddings=x[:, :3]),  # dim mismatch vs train
-        dataclasses.replace(
-            good, labels=np.array([0, 1, 0, 1])
-        ),  # clip 3 has no window
+        dataclasses.replace(good, labels=np.array([0, 1, 0, 1])),  # clip 3 has no window
     ]
     for bad in cases:
         with pytest.raises(ValueError):

@@ -34,7 +34,9 @@ def test_one_and_four_devices_agree(tiny_data, tmp_path):
 def test_nan_loss_stops_with_one_line_and_keeps_good_checkpoints(tiny_data, tmp_path):
     c = tiny_config(tiny_data)
     c.objective.temperature = 0.0  # 0/0 in the similarity logits: NaN at once
-    with pytest.raises(TrainingDiverged, match="loss is nan at step 1; the last good checkpoint is step None") as e:
+    with pytest.raises(
+        TrainingDiverged, match="loss is nan at step 1; the last good checkpoint is step None"
+    ) as e:
         train_and_evaluate(c, tmp_path)
     assert "\n" not in str(e.value)
     assert not list((tmp_path / "checkpoints").glob("[0-9]*"))
@@ -56,17 +58,35 @@ TOTAL = 150
 
 def cli_train(data_dir, workdir, total=TOTAL):
     args = [
-        "--config.data.dir=" + data_dir, "--config.data.crop_samples=729",
-        "--config.model.first_channels=8", "--config.model.block_channels=(8,8,16)",
-        "--config.model.final_channels=16", "--config.objective.projector_dims=(16,8)",
-        "--config.batch_size=8", f"--config.total_steps={total}", "--config.log_every_steps=1",
-        "--config.checkpoint_every_steps=10", "--config.progress_bar=False",
+        "--config.data.dir=" + data_dir,
+        "--config.data.crop_samples=729",
+        "--config.model.first_channels=8",
+        "--config.model.block_channels=(8,8,16)",
+        "--config.model.final_channels=16",
+        "--config.objective.projector_dims=(16,8)",
+        "--config.batch_size=8",
+        f"--config.total_steps={total}",
+        "--config.log_every_steps=1",
+        "--config.checkpoint_every_steps=10",
+        "--config.progress_bar=False",
     ]
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
     return subprocess.Popen(
-        [sys.executable, "-m", "jaxmusic.cli", "train", "--config", "configs/quickstart.py",
-         "--workdir", str(workdir), *args],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "jaxmusic.cli",
+            "train",
+            "--config",
+            "configs/quickstart.py",
+            "--workdir",
+            str(workdir),
+            *args,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 

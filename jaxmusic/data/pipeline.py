@@ -67,9 +67,7 @@ def train_dataset(
     paths = records.split_paths(data_dir, split)
     source = grain.sources.ArrayRecordDataSource(paths)
     if len(source) < process_count:
-        raise ValueError(
-            f"split '{split}' has {len(source)} clips, fewer than {process_count} processes"
-        )
+        raise ValueError(f"split '{split}' has {len(source)} clips, fewer than {process_count} processes")
     ds = grain.MapDataset.source(source).seed(seed).shuffle().repeat(None)
     # Crop before slicing: a MapDataset is lazy, so each process still decodes only
     # its own examples, but crop offsets are keyed by the global position and do not
@@ -80,9 +78,7 @@ def train_dataset(
     ).batch(batch_size, drop_remainder=True)
     if worker_count > 0:
         it = it.mp_prefetch(
-            grain.MultiprocessingOptions(
-                num_workers=worker_count, per_worker_buffer_size=worker_buffer_size
-            )
+            grain.MultiprocessingOptions(num_workers=worker_count, per_worker_buffer_size=worker_buffer_size)
         )
     return it
 

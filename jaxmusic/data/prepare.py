@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import ml_collections
-
 from tqdm import tqdm
 
 from jaxmusic.data import records, shards, synth
@@ -71,7 +70,7 @@ def prepare_synth(
         names = shards.write_split(
             out, split, n, -(-n // CLIPS_PER_SHARD), make_record, lambda: bar.update(1)
         )
-        num_samples = int(round(duration_s * sample_rate))
+        num_samples = round(duration_s * sample_rate)
         splits[split] = {
             "shards": names,
             "clips": n,
@@ -83,7 +82,7 @@ def prepare_synth(
         "schema_version": records.SCHEMA_VERSION,
         "name": "synth",
         "sample_rate": sample_rate,
-        "clip_samples": int(round(duration_s * sample_rate)),
+        "clip_samples": round(duration_s * sample_rate),
         "splits": splits,
         "tasks": synth.task_vocabularies(),
         "source": {"kind": "synth", "params": params},

@@ -123,7 +123,5 @@ def split_paths(data_dir: str | os.PathLike, split: str) -> list[str]:
     """The shard files of one split, in order, as listed in the manifest."""
     manifest = read_manifest(data_dir)
     if split not in manifest["splits"]:
-        raise RecordError(
-            f"split '{split}' not in {data_dir} (has: {', '.join(manifest['splits'])})"
-        )
+        raise RecordError(f"split '{split}' not in {data_dir} (has: {', '.join(manifest['splits'])})")
     return [str(Path(data_dir) / name) for name in manifest["splits"][split]["shards"]]

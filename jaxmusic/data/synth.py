@@ -29,7 +29,7 @@ NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 MODES = ("major", "minor")
 KEYS: tuple[str, ...] = tuple(f"{n} {m}" for n in NOTE_NAMES for m in MODES)
 INSTRUMENTS = ("pad", "pluck", "bell", "lead", "bass", "drums")
-TAGS: tuple[str, ...] = INSTRUMENTS + ("fast", "slow", "loud", "quiet", "percussive", "sustained")
+TAGS: tuple[str, ...] = (*INSTRUMENTS, "fast", "slow", "loud", "quiet", "percussive", "sustained")
 FAST_BPM, SLOW_BPM = 125.0, 85.0
 LOUD_DB, QUIET_DB = -14.0, -24.0
 
@@ -72,28 +72,90 @@ class _Style:
 
 
 _STYLE_SPECS = (
-    _Style("ambient", (60.0, 80.0), ("pad",), (("bell", 0.7), ("pluck", 0.25), ("bass", 0.3)),
-           (("pad", ("chords",)), ("bell", ("melody",)), ("pluck", ("arp",))),
-           None, (0.5, 0.5), (1.0, 2.0, 2.0, 3.0, 4.0), "whole", 1.0, 4.0),
-    _Style("rock", (100.0, 140.0), ("pluck", "bass", "drums"), (("lead", 0.35), ("pad", 0.15)),
-           (("pluck", ("strum",)), ("lead", ("melody",)), ("pad", ("chords",))),
-           "backbeat", (0.5, 0.5), (0.5, 1.0, 1.0, 2.0), "eighths", 0.5, 1.0),
-    _Style("electronic", (118.0, 135.0), ("lead", "bass", "drums"), (("pad", 0.5), ("bell", 0.25)),
-           (("lead", ("arp",)), ("bell", ("melody",)), ("pad", ("chords",))),
-           "four", (0.5, 0.5), (0.5, 0.5, 1.0, 1.5), "offbeat", 0.25, 4.0),
-    _Style("folk", (80.0, 110.0), ("pluck",), (("bass", 0.4), ("drums", 0.3), ("bell", 0.2), ("lead", 0.2)),
-           (("pluck", ("arp", "strum")), ("lead", ("melody",)), ("bell", ("melody",))),
-           "sparse", (0.5, 0.58), (0.5, 1.0, 1.0, 1.5, 2.0), "rootfifth", 0.5, 2.0),
-    _Style("jazz", (90.0, 150.0), ("bass", "drums"), (("pad", 0.6), ("bell", 0.5), ("pluck", 0.4)),
-           (("pad", ("chords",)), ("bell", ("melody",)), ("pluck", ("melody", "strum"))),
-           "swing", (0.6, 0.7), (0.5, 0.5, 1.0, 1.5), "walking", 0.5, 2.0),
-    _Style("chiptune", (140.0, 170.0), ("lead",), (("bass", 0.7), ("drums", 0.6), ("bell", 0.15)),
-           (("lead", ("melody", "arp")), ("bell", ("arp",))),
-           "chip", (0.5, 0.5), (0.25, 0.25, 0.5, 0.5, 1.0), "octaves", 0.25, 4.0),
+    _Style(
+        "ambient",
+        (60.0, 80.0),
+        ("pad",),
+        (("bell", 0.7), ("pluck", 0.25), ("bass", 0.3)),
+        (("pad", ("chords",)), ("bell", ("melody",)), ("pluck", ("arp",))),
+        None,
+        (0.5, 0.5),
+        (1.0, 2.0, 2.0, 3.0, 4.0),
+        "whole",
+        1.0,
+        4.0,
+    ),
+    _Style(
+        "rock",
+        (100.0, 140.0),
+        ("pluck", "bass", "drums"),
+        (("lead", 0.35), ("pad", 0.15)),
+        (("pluck", ("strum",)), ("lead", ("melody",)), ("pad", ("chords",))),
+        "backbeat",
+        (0.5, 0.5),
+        (0.5, 1.0, 1.0, 2.0),
+        "eighths",
+        0.5,
+        1.0,
+    ),
+    _Style(
+        "electronic",
+        (118.0, 135.0),
+        ("lead", "bass", "drums"),
+        (("pad", 0.5), ("bell", 0.25)),
+        (("lead", ("arp",)), ("bell", ("melody",)), ("pad", ("chords",))),
+        "four",
+        (0.5, 0.5),
+        (0.5, 0.5, 1.0, 1.5),
+        "offbeat",
+        0.25,
+        4.0,
+    ),
+    _Style(
+        "folk",
+        (80.0, 110.0),
+        ("pluck",),
+        (("bass", 0.4), ("drums", 0.3), ("bell", 0.2), ("lead", 0.2)),
+        (("pluck", ("arp", "strum")), ("lead", ("melody",)), ("bell", ("melody",))),
+        "sparse",
+        (0.5, 0.58),
+        (0.5, 1.0, 1.0, 1.5, 2.0),
+        "rootfifth",
+        0.5,
+        2.0,
+    ),
+    _Style(
+        "jazz",
+        (90.0, 150.0),
+        ("bass", "drums"),
+        (("pad", 0.6), ("bell", 0.5), ("pluck", 0.4)),
+        (("pad", ("chords",)), ("bell", ("melody",)), ("pluck", ("melody", "strum"))),
+        "swing",
+        (0.6, 0.7),
+        (0.5, 0.5, 1.0, 1.5),
+        "walking",
+        0.5,
+        2.0,
+    ),
+    _Style(
+        "chiptune",
+        (140.0, 170.0),
+        ("lead",),
+        (("bass", 0.7), ("drums", 0.6), ("bell", 0.15)),
+        (("lead", ("melody", "arp")), ("bell", ("arp",))),
+        "chip",
+        (0.5, 0.5),
+        (0.25, 0.25, 0.5, 0.5, 1.0),
+        "octaves",
+        0.25,
+        4.0,
+    ),
 )
 STYLES: tuple[str, ...] = tuple(s.name for s in _STYLE_SPECS)
-TEMPO_RANGE: tuple[float, float] = (min(s.tempo[0] for s in _STYLE_SPECS),
-                                     max(s.tempo[1] for s in _STYLE_SPECS))
+TEMPO_RANGE: tuple[float, float] = (
+    min(s.tempo[0] for s in _STYLE_SPECS),
+    max(s.tempo[1] for s in _STYLE_SPECS),
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,8 +200,9 @@ def _melody(rng: np.random.Generator, prog: list[int], n_beats: float, durs: tup
     return notes
 
 
-def _score(rng: np.random.Generator, style: _Style, inst: str, mode: int, base: int,
-           prog: list[int], n_beats: float) -> list[tuple[float, float, int, float]]:
+def _score(
+    rng: np.random.Generator, style: _Style, inst: str, mode: int, base: int, prog: list[int], n_beats: float
+) -> list[tuple[float, float, int, float]]:
     """Return (onset beat, duration beats, midi, velocity) for one instrument."""
     role = "bass" if inst == "bass" else str(rng.choice(dict(style.roles)[inst]))
     ev: list[tuple[float, float, int, float]] = []
@@ -166,13 +229,19 @@ def _score(rng: np.random.Generator, style: _Style, inst: str, mode: int, base: 
     elif style.bass == "walking":
         for bar, root in enumerate(prog):
             nxt = prog[bar + 1] if bar + 1 < n_bars else 0
-            degs = [root, root + int(rng.choice([2, 4, 5])), root + int(rng.choice([2, 4, 6])),
-                    nxt + int(rng.choice([-1, 1]))]
+            degs = [
+                root,
+                root + int(rng.choice([2, 4, 5])),
+                root + int(rng.choice([2, 4, 6])),
+                nxt + int(rng.choice([-1, 1])),
+            ]
             ev += [(bar * 4 + b, 0.9, _degree_midi(base, mode, d), 0.85) for b, d in enumerate(degs)]
     else:
         for bar, root in enumerate(prog):
-            ev += [(bar * 4 + b, d, _degree_midi(base, mode, root + o), 0.85 + 0.15 * (b == 0))
-                   for b, d, o in _BASS_PATTERNS[style.bass]]
+            ev += [
+                (bar * 4 + b, d, _degree_midi(base, mode, root + o), 0.85 + 0.15 * (b == 0))
+                for b, d, o in _BASS_PATTERNS[style.bass]
+            ]
     return [(p, d, m - 12 * max(0, (m - _MAX_MIDI + 11) // 12), v) for p, d, m, v in ev if p < n_beats]
 
 
@@ -199,13 +268,25 @@ def _voice_params(rng: np.random.Generator, inst: str, style: str) -> dict:
     """Small per-clip timbre variation so instruments are classes, not fixed waveforms."""
     u = rng.uniform
     return {
-        "pad": {"tilt": u(1.2, 2.4), "detune": u(0.002, 0.008), "attack": u(0.25, 0.8),
-                "release": u(0.3, 0.8)},
+        "pad": {
+            "tilt": u(1.2, 2.4),
+            "detune": u(0.002, 0.008),
+            "attack": u(0.25, 0.8),
+            "release": u(0.3, 0.8),
+        },
         "pluck": {"decay": u(1.5, 4.0), "damp": u(0.3, 1.0), "pos": u(0.1, 0.3), "ring": u(0.1, 0.4)},
-        "bell": {"ratio": float(rng.choice([1.4, 2.0, 3.5, 2.76])), "index": u(1.5, 4.0),
-                 "idecay": u(0.2, 0.6), "decay": u(0.6, 1.6)},
-        "lead": {"square": style == "chiptune" or rng.random() < 0.3, "bright": u(0.05, 0.3),
-                 "vib": u(0.0, 0.006), "rate": u(4.5, 6.5)},
+        "bell": {
+            "ratio": float(rng.choice([1.4, 2.0, 3.5, 2.76])),
+            "index": u(1.5, 4.0),
+            "idecay": u(0.2, 0.6),
+            "decay": u(0.6, 1.6),
+        },
+        "lead": {
+            "square": style == "chiptune" or rng.random() < 0.3,
+            "bright": u(0.05, 0.3),
+            "vib": u(0.0, 0.006),
+            "rate": u(4.5, 6.5),
+        },
         "bass": {"bright": u(0.0, 3.0), "decay": u(0.5, 2.0)},
     }.get(inst, {})
 
@@ -216,8 +297,9 @@ def _wrapped(cycles: np.ndarray) -> np.ndarray:
 
 
 def _voice(inst: str, f: float, dur: float, sr: int, p: dict, cache: dict) -> np.ndarray:
-    tail = {"pad": p.get("release", 0), "pluck": p.get("ring", 0), "bell": 1.0, "lead": 0.05,
-            "bass": 0.04}[inst]
+    tail = {"pad": p.get("release", 0), "pluck": p.get("ring", 0), "bell": 1.0, "lead": 0.05, "bass": 0.04}[
+        inst
+    ]
     length = dur + tail
     if inst == "pluck":
         length = min(length, 4.6 / (p["decay"] * (f / 220) ** 0.3))  # stop once 40 dB down
@@ -275,8 +357,9 @@ def _drum_kit(rng: np.random.Generator, sr: int) -> tuple[np.ndarray, ...]:
     kick = np.sin(2 * np.pi * sweep) * np.exp(-t / rng.uniform(0.1, 0.3))
     kick[: int(0.003 * sr)] += 0.3 * rng.standard_normal(int(0.003 * sr))
     noise = rng.standard_normal(t.size)
-    snare = (rng.uniform(0.5, 0.9) * noise * np.exp(-t / rng.uniform(0.05, 0.12))
-             + np.sin(2 * np.pi * rng.uniform(160, 240) * t) * np.exp(-t / 0.05))
+    snare = rng.uniform(0.5, 0.9) * noise * np.exp(-t / rng.uniform(0.05, 0.12)) + np.sin(
+        2 * np.pi * rng.uniform(160, 240) * t
+    ) * np.exp(-t / 0.05)
     hp = np.diff(rng.standard_normal(t.size + 2), 2)  # second difference = crude high-pass
     hat = hp * np.exp(-t / rng.uniform(0.015, 0.05))
     return tuple(x / np.abs(x).max() for x in (kick, snare, hat))
@@ -284,20 +367,27 @@ def _drum_kit(rng: np.random.Generator, sr: int) -> tuple[np.ndarray, ...]:
 
 # ----------------------------------------------------------------------------- captions
 
-_STYLE_WORDS = {"ambient": ("ambient", "atmospheric", "dreamy ambient"),
-                "rock": ("rock", "guitar-driven rock", "indie rock"),
-                "electronic": ("electronic", "dance", "club-style electronic"),
-                "folk": ("folk", "acoustic folk", "folksy"),
-                "jazz": ("jazz", "jazzy", "swinging jazz"),
-                "chiptune": ("chiptune", "8-bit", "retro video-game")}
-_INST_WORDS = {"pad": ("a soft synth pad", "lush pads", "an airy pad"),
-               "pluck": ("plucked strings", "a picked guitar", "a plucky string part"),
-               "bell": ("chiming bells", "bell tones", "a glassy bell"),
-               "lead": ("a bright synth lead", "a buzzy lead", "a lead synth"),
-               "bass": ("a driving bass line", "a deep bass", "a round bass line"),
-               "drums": ("punchy drums", "a steady beat", "drums")}
-_TEMPO_WORDS = {"fast": ("upbeat", "fast", "energetic"), "slow": ("slow", "relaxed", "unhurried"),
-                "mid": ("mid-tempo", "moderately paced", "steady")}
+_STYLE_WORDS = {
+    "ambient": ("ambient", "atmospheric", "dreamy ambient"),
+    "rock": ("rock", "guitar-driven rock", "indie rock"),
+    "electronic": ("electronic", "dance", "club-style electronic"),
+    "folk": ("folk", "acoustic folk", "folksy"),
+    "jazz": ("jazz", "jazzy", "swinging jazz"),
+    "chiptune": ("chiptune", "8-bit", "retro video-game"),
+}
+_INST_WORDS = {
+    "pad": ("a soft synth pad", "lush pads", "an airy pad"),
+    "pluck": ("plucked strings", "a picked guitar", "a plucky string part"),
+    "bell": ("chiming bells", "bell tones", "a glassy bell"),
+    "lead": ("a bright synth lead", "a buzzy lead", "a lead synth"),
+    "bass": ("a driving bass line", "a deep bass", "a round bass line"),
+    "drums": ("punchy drums", "a steady beat", "drums"),
+}
+_TEMPO_WORDS = {
+    "fast": ("upbeat", "fast", "energetic"),
+    "slow": ("slow", "relaxed", "unhurried"),
+    "mid": ("mid-tempo", "moderately paced", "steady"),
+}
 _MOOD_WORDS = (("bright", "cheerful", "warm"), ("dark", "melancholic", "moody"))
 _TEMPLATES = (
     "{A_tempo} {style} track in {key} with {inst} at {bpm} BPM.",
@@ -320,8 +410,15 @@ def _caption(rng: np.random.Generator, style: str, key: int, tempo: float, insts
         words = [w if w not in _INST_WORDS["bass"] else "a walking bass line" for w in words]
     inst = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
     tempo_w, mood = pick(_TEMPO_WORDS[speed]), pick(_MOOD_WORDS[key % 2])
-    return pick(_TEMPLATES).format(A_tempo=_a(tempo_w), A_mood=_a(mood), tempo=tempo_w, key=KEYS[key],
-                                   inst=inst, style=pick(_STYLE_WORDS[style]), bpm=round(tempo))
+    return pick(_TEMPLATES).format(
+        A_tempo=_a(tempo_w),
+        A_mood=_a(mood),
+        tempo=tempo_w,
+        key=KEYS[key],
+        inst=inst,
+        style=pick(_STYLE_WORDS[style]),
+        bpm=round(tempo),
+    )
 
 
 # ----------------------------------------------------------------------------- public API
@@ -329,8 +426,9 @@ def _caption(rng: np.random.Generator, style: str, key: int, tempo: float, insts
 
 def generate_clip(seed: int, index: int, *, sample_rate: int, duration_s: float) -> SynthClip:
     """Render clip ``index`` of the stream ``seed``; identical inputs give bit-identical output."""
-    score_rng, timbre_rng, mix_rng, text_rng = (np.random.default_rng(s) for s in
-                                                np.random.SeedSequence([seed, index]).spawn(4))
+    score_rng, timbre_rng, mix_rng, text_rng = (
+        np.random.default_rng(s) for s in np.random.SeedSequence([seed, index]).spawn(4)
+    )
     rng = score_rng
     style_i = int(rng.integers(len(_STYLE_SPECS)))
     style = _STYLE_SPECS[style_i]
@@ -363,11 +461,13 @@ def generate_clip(seed: int, index: int, *, sample_rate: int, duration_s: float)
         buf = np.zeros(n, np.float32)
         if inst == "drums":
             kit = _drum_kit(timbre_rng, sample_rate)
-            for pattern, sound, level in zip(_DRUM_PATTERNS[style.drums], kit, (1.0, 0.8, 0.45)):
+            for pattern, sound, level in zip(
+                _DRUM_PATTERNS[style.drums], kit, (1.0, 0.8, 0.45), strict=False
+            ):
                 steps = [s for s, c in enumerate(pattern) if c == "x"]
                 beats = np.array([b * 4 + s / 4 for b in range(n_bars) for s in steps])
                 starts = to_seconds(beats) + rng.normal(0.0, 0.004, beats.size)
-                for st, v in zip(starts, rng.uniform(0.7, 1.0, beats.size)):
+                for st, v in zip(starts, rng.uniform(0.7, 1.0, beats.size), strict=False):
                     _add(buf, st, level * v * sound, sample_rate)
         else:
             lo, hi = _REGISTERS[inst]
@@ -376,7 +476,7 @@ def generate_clip(seed: int, index: int, *, sample_rate: int, duration_s: float)
             notes = _score(rng, style, inst, mode, base, prog, n_beats)
             on = np.array([e[0] for e in notes])
             starts, ends = to_seconds(on), to_seconds(on + np.array([e[1] for e in notes]))
-            for st, en, (_, _, m, v) in zip(starts, ends, notes):
+            for st, en, (_, _, m, v) in zip(starts, ends, notes, strict=False):
                 if st < duration_s:
                     wave = _voice(inst, _midi_hz(m), en - st, sample_rate, params, cache)
                     _add(buf, st + rng.normal(0.0, 0.003), v * wave, sample_rate)
@@ -399,15 +499,21 @@ def generate_clip(seed: int, index: int, *, sample_rate: int, duration_s: float)
     level_db = 10 * np.log10(np.mean(audio.astype(np.float64) ** 2) + 1e-20)
     tags = {TAGS.index(i) for i in insts_sorted}
     mean_len = float(np.mean(note_lens)) if note_lens else 0.0
-    for name, active in (("fast", tempo >= FAST_BPM), ("slow", tempo < SLOW_BPM), ("loud", level_db >= LOUD_DB),
-                         ("quiet", level_db <= QUIET_DB), ("percussive", "drums" in insts or "pluck" in insts),
-                         ("sustained", "pad" in insts or mean_len >= 1.0)):
+    for name, active in (
+        ("fast", tempo >= FAST_BPM),
+        ("slow", tempo < SLOW_BPM),
+        ("loud", level_db >= LOUD_DB),
+        ("quiet", level_db <= QUIET_DB),
+        ("percussive", "drums" in insts or "pluck" in insts),
+        ("sustained", "pad" in insts or mean_len >= 1.0),
+    ):
         if active:
             tags.add(TAGS.index(name))
     key = tonic * 2 + mode
     caption = _caption(text_rng, style.name, key, tempo, insts_sorted)
-    return SynthClip(audio=audio, style=style_i, tags=tuple(sorted(tags)), key=key, tempo=tempo,
-                     caption=caption)
+    return SynthClip(
+        audio=audio, style=style_i, tags=tuple(sorted(tags)), key=key, tempo=tempo, caption=caption
+    )
 
 
 def _add(buf: np.ndarray, start_s: float, wave: np.ndarray, sr: int) -> None:
@@ -431,5 +537,9 @@ def task_vocabularies() -> dict[str, dict]:
 
 def clip_labels(clip: SynthClip) -> dict:
     """JSON-serialisable labels of ``clip``."""
-    return {"style": int(clip.style), "tags": [int(t) for t in clip.tags], "key": int(clip.key),
-            "tempo": float(clip.tempo)}
+    return {
+        "style": int(clip.style),
+        "tags": [int(t) for t in clip.tags],
+        "key": int(clip.key),
+        "tempo": float(clip.tempo),
+    }

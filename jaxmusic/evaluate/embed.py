@@ -38,12 +38,17 @@ def load_encoder_variables(
     if workdir is None:
         example = jnp.zeros((1, config.data.crop_samples), jnp.float32)
         variables = encoder.init(jax.random.PRNGKey(seed), example, train=False)
-        return {"params": variables["params"], "batch_stats": variables["batch_stats"]}, f"random-init seed {seed}"
+        return {
+            "params": variables["params"],
+            "batch_stats": variables["batch_stats"],
+        }, f"random-init seed {seed}"
     directory = Path(workdir).absolute() / "checkpoints"
     with ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(read_only=True)) as mngr:
         step = mngr.latest_step()
         if step is None:
-            raise FileNotFoundError(f"no complete checkpoint in {directory}: train first, or pass --random-init")
+            raise FileNotFoundError(
+                f"no complete checkpoint in {directory}: train first, or pass --random-init"
+            )
         state = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))["state"]
     # Every objective names its encoder submodule `encoder` (see objectives/build.py).
     variables = {"params": state["params"]["encoder"], "batch_stats": state["batch_stats"]["encoder"]}
@@ -95,8 +100,8 @@ def embed_split(
         windows.append(w)
         owners.append(np.full(len(w), i, np.int64))
         ids.append(rec["id"])
-        for task in labels:
-            labels[task].append(rec["labels"][task])
+        for task, values in labels.items():
+            values.append(rec["labels"][task])
     all_windows = np.concatenate(windows)
     out = []
     for lo in tqdm(range(0, len(all_windows), batch), desc=f"embed {split}", disable=not progress):
@@ -107,9 +112,7 @@ def embed_split(
         out.append(np.asarray(apply(variables, padded))[: len(chunk)])
     window_embeddings = np.concatenate(out).astype(np.float32)
     window_clip = np.concatenate(owners)
-    clip_embeddings = np.stack(
-        [window_embeddings[window_clip == i].mean(axis=0) for i in range(len(source))]
-    )
+    clip_embeddings = np.stack([window_embeddings[window_clip == i].mean(axis=0) for i in range(len(source))])
     result = {
         "window_embeddings": window_embeddings,
         "window_clip": window_clip,

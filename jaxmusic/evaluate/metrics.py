@@ -27,15 +27,12 @@ __all__ = [
 ]
 
 
-def _binary_inputs(
-    y_true: np.ndarray, y_score: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def _binary_inputs(y_true: np.ndarray, y_score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     y_true = np.asarray(y_true)
     y_score = np.asarray(y_score, dtype=np.float64)
     if y_true.ndim != 1 or y_score.ndim != 1 or y_true.shape != y_score.shape:
         raise ValueError(
-            f"expected 1-D y_true and y_score of equal length, "
-            f"got {y_true.shape} and {y_score.shape}"
+            f"expected 1-D y_true and y_score of equal length, got {y_true.shape} and {y_score.shape}"
         )
     if not np.isin(y_true, (0, 1)).all():
         raise ValueError("y_true must be binary (0/1)")
@@ -44,9 +41,7 @@ def _binary_inputs(
     return y_true.astype(np.float64), y_score
 
 
-def _binary_clf_curve(
-    y_true: np.ndarray, y_score: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def _binary_clf_curve(y_true: np.ndarray, y_score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Cumulative (fps, tps) at each distinct threshold, highest score first."""
     # Stable sort so the result does not depend on the order of tied samples.
     order = np.argsort(y_score, kind="mergesort")[::-1]
@@ -87,14 +82,11 @@ def average_precision(y_true: np.ndarray, y_score: np.ndarray) -> float:
     return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
 
 
-def _per_class(
-    y_true: np.ndarray, y_score: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def _per_class(y_true: np.ndarray, y_score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     y_true, y_score = np.asarray(y_true), np.asarray(y_score)
     if y_true.ndim != 2 or y_true.shape != y_score.shape:
         raise ValueError(
-            f"expected [n, C] y_true and y_score of equal shape, "
-            f"got {y_true.shape} and {y_score.shape}"
+            f"expected [n, C] y_true and y_score of equal shape, got {y_true.shape} and {y_score.shape}"
         )
     return y_true, y_score
 
@@ -130,14 +122,9 @@ def macro_average_precision(y_true: np.ndarray, y_score: np.ndarray) -> float:
 def accuracy(y_true: np.ndarray, y_pred_scores: np.ndarray) -> float:
     """Fraction of rows whose argmax score equals the label (first max wins ties)."""
     y_true, y_pred_scores = np.asarray(y_true), np.asarray(y_pred_scores)
-    if (
-        y_true.ndim != 1
-        or y_pred_scores.ndim != 2
-        or y_pred_scores.shape[0] != y_true.shape[0]
-    ):
+    if y_true.ndim != 1 or y_pred_scores.ndim != 2 or y_pred_scores.shape[0] != y_true.shape[0]:
         raise ValueError(
-            f"expected y_true [n] and scores [n, C], "
-            f"got {y_true.shape} and {y_pred_scores.shape}"
+            f"expected y_true [n] and scores [n, C], got {y_true.shape} and {y_pred_scores.shape}"
         )
     if y_true.size == 0:
         raise ValueError("accuracy of an empty set is undefined")

@@ -71,9 +71,7 @@ class Split:
     labels: np.ndarray
 
     @classmethod
-    def from_dict(
-        cls, d: Mapping[str, np.ndarray], labels_key: str = "labels"
-    ) -> Split:
+    def from_dict(cls, d: Mapping[str, np.ndarray], labels_key: str = "labels") -> Split:
         """Build from the embed output dict; `labels_key` selects the task's labels."""
         return cls(
             np.asarray(d["window_embeddings"]),
@@ -99,8 +97,7 @@ def _check_labels(name: str, kind: str, n_out: int, labels: np.ndarray) -> np.nd
     if kind == "single":
         if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
             raise ValueError(
-                f"{name}: single-label labels must be int [N], got "
-                f"{labels.dtype} {labels.shape}"
+                f"{name}: single-label labels must be int [N], got {labels.dtype} {labels.shape}"
             )
         if labels.size and (labels.min() < 0 or labels.max() >= n_out):
             raise ValueError(f"{name}: labels must lie in [0, {n_out}) (len(classes))")
@@ -108,17 +105,13 @@ def _check_labels(name: str, kind: str, n_out: int, labels: np.ndarray) -> np.nd
     if kind == "multi":
         if labels.ndim != 2 or labels.shape[1] != n_out:
             raise ValueError(
-                f"{name}: multi-label labels must be [N, {n_out}] "
-                f"(len(classes)), got {labels.shape}"
+                f"{name}: multi-label labels must be [N, {n_out}] (len(classes)), got {labels.shape}"
             )
         if not np.isin(labels, (0, 1)).all():
             raise ValueError(f"{name}: multi-label labels must be multi-hot 0/1")
         return labels.astype(np.float32)
     if labels.ndim != 1 or not np.isfinite(labels).all():
-        raise ValueError(
-            f"{name}: regression labels must be finite float [N], "
-            f"got shape {labels.shape}"
-        )
+        raise ValueError(f"{name}: regression labels must be finite float [N], got shape {labels.shape}")
     return labels.astype(np.float64)
 
 
@@ -130,21 +123,13 @@ def _check_split(
     clip = np.asarray(split.window_clip)
     labels = _check_labels(name, kind, n_out, np.asarray(split.labels))
     if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
-        raise ValueError(
-            f"{name}: window_embeddings must be non-empty [W, D], got {x.shape}"
-        )
+        raise ValueError(f"{name}: window_embeddings must be non-empty [W, D], got {x.shape}")
     if dim is not None and x.shape[1] != dim:
         raise ValueError(f"{name}: embedding dim {x.shape[1]} != train dim {dim}")
     if not np.isfinite(x).all():
-        raise ValueError(
-            f"{name}: embeddings contain NaN/inf: re-run embed or check "
-            "the encoder checkpoint"
-        )
+        raise ValueError(f"{name}: embeddings contain NaN/inf: re-run embed or check the encoder checkpoint")
     if clip.shape != (x.shape[0],) or not np.issubdtype(clip.dtype, np.integer):
-        raise ValueError(
-            f"{name}: window_clip must be int [{x.shape[0]}], got "
-            f"{clip.dtype} {clip.shape}"
-        )
+        raise ValueError(f"{name}: window_clip must be int [{x.shape[0]}], got {clip.dtype} {clip.shape}")
     n = labels.shape[0]
     if clip.min() < 0 or clip.max() >= n:
         raise ValueError(f"{name}: window_clip must index the {n} clips of labels")
@@ -154,16 +139,13 @@ def _check_split(
     return x.astype(np.float64), clip.astype(np.int64), labels
 
 
-def aggregate_clip_scores(
-    window_scores: np.ndarray, window_clip: np.ndarray, n_clips: int
-) -> np.ndarray:
+def aggregate_clip_scores(window_scores: np.ndarray, window_clip: np.ndarray, n_clips: int) -> np.ndarray:
     """Mean of the window predictions of each clip: [W, ...] -> [n_clips, ...]."""
     scores = np.asarray(window_scores, dtype=np.float64)
     clip = np.asarray(window_clip)
     if scores.shape[:1] != clip.shape or clip.ndim != 1:
         raise ValueError(
-            f"window_scores {scores.shape} and window_clip {clip.shape} "
-            "disagree on the number of windows"
+            f"window_scores {scores.shape} and window_clip {clip.shape} disagree on the number of windows"
         )
     counts = np.bincount(clip, minlength=n_clips)
     if counts.shape[0] != n_clips or (counts == 0).any():
@@ -173,9 +155,7 @@ def aggregate_clip_scores(
     return sums / counts.reshape(-1, *([1] * (scores.ndim - 1)))
 
 
-def evaluate_predictions(
-    task: dict, labels: np.ndarray, clip_scores: np.ndarray
-) -> dict[str, float]:
+def evaluate_predictions(task: dict, labels: np.ndarray, clip_scores: np.ndarray) -> dict[str, float]:
     """Clip-level metrics for a task kind.
 
     multi -> {"roc_auc", "pr_auc"} (macro, classes lacking positives/negatives
@@ -213,9 +193,7 @@ def _prior_bias(kind: str, n_out: int, window_targets: jax.Array) -> np.ndarray:
     return np.log(p).astype(np.float32)
 
 
-def _masked_mean_loss(
-    kind: str, params: dict, x: jax.Array, y: jax.Array, weight: jax.Array
-) -> jax.Array:
+def _masked_mean_loss(kind: str, params: dict, x: jax.Array, y: jax.Array, weight: jax.Array) -> jax.Array:
     losses = _row_losses(kind, x @ params["w"] + params["b"], y)
     return jnp.sum(losses * weight) / jnp.maximum(jnp.sum(weight), 1.0)
 
@@ -254,9 +232,7 @@ def train_probe(
 
     def targets(y: np.ndarray, clip: np.ndarray) -> jax.Array:
         yw = y[clip]
-        return jnp.asarray(
-            ((yw - y_mean) / y_std).astype(np.float32) if kind == "regression" else yw
-        )
+        return jnp.asarray(((yw - y_mean) / y_std).astype(np.float32) if kind == "regression" else yw)
 
     xt, yt = features(x_tr), targets(y_tr, c_tr)
     xv, yv = features(x_va), targets(y_va, c_va)
@@ -273,9 +249,7 @@ def train_probe(
 
     @jax.jit
     def run_epoch(params, opt_state, key, x, y, x_val, y_val):
-        perm = jnp.concatenate(
-            [jax.random.permutation(key, n_train), jnp.zeros(pad, jnp.int32)]
-        )
+        perm = jnp.concatenate([jax.random.permutation(key, n_train), jnp.zeros(pad, jnp.int32)])
 
         def step(carry, batch_in):
             params, opt_state = carry

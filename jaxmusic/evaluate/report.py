@@ -12,7 +12,7 @@ from jaxmusic.evaluate.probe import ProbeConfig, Split, train_probe
 
 
 def probe_all(
-    emb_dir: str | Path, tasks: list[str] | None = None, config: ProbeConfig = ProbeConfig()
+    emb_dir: str | Path, tasks: list[str] | None = None, config: ProbeConfig | None = None
 ) -> dict[str, dict[str, Any]]:
     """Train and test one probe per task; {task: {metric, value, metrics, ...}}."""
     meta = json.loads((Path(emb_dir) / EMBEDDINGS_META).read_text())
@@ -25,7 +25,7 @@ def probe_all(
     results = {}
     for task in tasks:
         data = {s: Split.from_dict(d, f"label_{task}") for s, d in splits.items()}
-        r = train_probe(known[task], data["train"], data["valid"], data["test"], config)
+        r = train_probe(known[task], data["train"], data["valid"], data["test"], config or ProbeConfig())
         results[task] = {
             "metric": r.primary_metric,
             "value": r.metrics[r.primary_metric],
@@ -39,7 +39,7 @@ def probe_all(
 
 def markdown_table(header: list[str], rows: list[list[Any]]) -> str:
     """A Markdown table; floats with four decimals."""
-    cell = lambda v: f"{v:.4f}" if isinstance(v, float) else str(v)  # noqa: E731
+    cell = lambda v: f"{v:.4f}" if isinstance(v, float) else str(v)
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)

@@ -44,7 +44,7 @@ class SampleCNN(nn.Module):
                 f"SampleCNN with {len(self.block_channels)} blocks takes [batch, k*{hop}] samples, "
                 f"got shape {audio.shape}"
             )
-        norm = lambda: nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum)  # noqa: E731
+        norm = lambda: nn.BatchNorm(use_running_average=not train, momentum=self.bn_momentum)
         x = audio[..., None]
         x = nn.Conv(self.first_channels, (3,), strides=(3,), padding="VALID")(x)
         x = nn.relu(norm()(x))

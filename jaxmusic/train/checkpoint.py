@@ -18,8 +18,14 @@ import orbax.checkpoint as ocp
 
 # Keys whose change on resume is harmless: how long to run and how often to report.
 RESUMABLE_CHANGES = frozenset(
-    {"total_steps", "log_every_steps", "checkpoint_every_steps", "keep_checkpoints", "progress_bar",
-     "async_checkpointing"}
+    {
+        "total_steps",
+        "log_every_steps",
+        "checkpoint_every_steps",
+        "keep_checkpoints",
+        "progress_bar",
+        "async_checkpointing",
+    }
 )
 
 
@@ -86,7 +92,8 @@ def restore_latest(
 
 def _check_compatible(saved: dict, current: dict, step: int) -> None:
     changed = sorted(
-        key for key in _flat(saved).keys() | _flat(current).keys()
+        key
+        for key in _flat(saved).keys() | _flat(current).keys()
         if key.split(".")[0] not in RESUMABLE_CHANGES
         and _norm(_flat(saved).get(key)) != _norm(_flat(current).get(key))
     )
@@ -114,6 +121,4 @@ def _norm(value: Any) -> Any:
 
 def abstract_like(state: dict[str, Any]) -> dict[str, Any]:
     """ShapeDtypeStruct targets carrying each leaf's sharding, for restoring in place."""
-    return jax.tree.map(
-        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state
-    )
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)

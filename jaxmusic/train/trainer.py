@@ -143,7 +143,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         aug_key, loss_key = jax.random.split(key)
         audio = augment_batch(views.astype(jnp.float32) / 32768.0, aug_key, spec)
         grad_fn = jax.value_and_grad(objective.loss, has_aux=True)
-        (loss, (batch_stats, metrics)), grads = grad_fn(
+        (_loss, (batch_stats, metrics)), grads = grad_fn(
             state["params"], state["batch_stats"], audio, loss_key
         )
         updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
@@ -178,7 +178,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     interval_start = time.perf_counter()
     last_good = mngr.latest_step()
     bar = tqdm(
-        total=config.total_steps, initial=start_step, unit="step", desc="train",
+        total=config.total_steps,
+        initial=start_step,
+        unit="step",
+        desc="train",
         disable=not config.progress_bar or jax.process_index() != 0,
     )
     summary: dict[str, float] = {}
