@@ -1,0 +1,71 @@
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+from conftest import tiny_config
+
+from jaxmusic.evaluate.embed import load_encoder_variables, read_split, write_embeddings
+from jaxmusic.train.trainer import train_and_evaluate
+
+TINY_MODEL = [
+    "--config.data.crop_samples=729",
+    "--config.model.first_channels=8",
+    "--config.model.block_channels=(8,8,16)",
+    "--config.model.final_channels=16",
+    "--config.objective.projector_dims=(16,8)",
+]
+
+
+def run_cli(*args, timeout=300):
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "jaxmusic.cli", *args], capture_output=True, text=True, env=env, timeout=timeout
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_embeddings_cover_every_window_of_every_clip(tiny_data, tmp_path):
+    c = tiny_config(tiny_data)
+    c.total_steps = 2
+    train_and_evaluate(c, tmp_path / "w")
+    out = write_embeddings(c, tmp_path / "w", tmp_path / "emb", progress=False)
+    valid = read_split(out, "valid")
+    # 6 clips of 8,000 samples -> 10 whole windows of 729 each.
+    assert valid["window_embeddings"].shape == (60, 16)
+    np.testing.assert_array_equal(valid["window_clip"], np.repeat(np.arange(6), 10))
+    np.testing.assert_allclose(valid["clip_embeddings"][2], valid["window_embeddings"][20:30].mean(0), rtol=1e-6)
+    assert valid["label_tags"].shape == (6, 12) and valid["label_key"].dtype == np.int64
+    assert json.loads((out / "embeddings.json").read_text())["encoder"].endswith("step 2")
+    trained, _ = load_encoder_variables(c, tmp_path / "w")
+    random, _ = load_encoder_variables(c, None)
+    assert not np.allclose(trained["params"]["Conv_0"]["kernel"], random["params"]["Conv_0"]["kernel"])
+
+
+def test_embed_and_probe_commands(tiny_data, tmp_path):
+    run_cli(
+        "embed", "--config", "configs/quickstart.py", f"--config.data.dir={tiny_data}", *TINY_MODEL,
+        "--random-init", "--out", str(tmp_path / "emb"),
+    )
+    printed = run_cli("probe", "--embeddings", str(tmp_path / "emb"), "--out", str(tmp_path / "probe"))
+    results = json.loads((tmp_path / "probe" / "results.json").read_text())["tasks"]
+    assert set(results) == {"style", "tags", "key", "tempo"}
+    assert results["tags"]["metric"] == "roc_auc" and 0.0 <= results["tags"]["value"] <= 1.0
+    assert "| style | accuracy |" in printed
+
+
+def test_quickstart_end_to_end(tmp_path):
+    printed = run_cli(
+        "quickstart", "--workdir", str(tmp_path), "--config", "configs/quickstart.py:runlocal", *TINY_MODEL,
+        "--config.synth.clips=60", "--config.synth.duration_s=1.0", "--config.batch_size=8",
+        "--config.progress_bar=False",
+    )
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert set(results["tasks"]) == {"style", "tags", "key", "tempo"}
+    for task, row in results["tasks"].items():
+        assert set(row) == {"metric", "random_init", "trained"}, task
+        assert np.isfinite(row["random_init"]) and np.isfinite(row["trained"])
+    assert "| task | metric | random-init | trained |" in printed
+    assert (tmp_path / "train" / "checkpoints" / "20").is_dir()
