@@ -29,7 +29,7 @@ setup(
         "tqdm>=4.66,<5",
     ],
     extras_require={
-        "test": ["pytest>=8,<10", "pytest-xdist>=3.5,<4", "ruff>=0.6"],
+        "test": ["pytest>=8,<10", "pytest-xdist>=3.5,<4", "portpicker>=1.6", "ruff>=0.6"],
     },
     entry_points={"console_scripts": ["jaxmusic=jaxmusic.cli:main"]},
 )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from jaxmusic.config import ConfigError
 
@@ -37,6 +38,11 @@ def _parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="pre-train an encoder (resumes from --workdir)")
     _add_config(t)
     t.add_argument("--workdir", required=True)
+    d = t.add_argument_group("multi-process (one command per process)")
+    d.add_argument("--distributed", action="store_true", help="join the cluster's runtime (Cloud TPU, SLURM)")
+    d.add_argument("--coordinator", help="HOST:PORT of process 0, e.g. 127.0.0.1:12355")
+    d.add_argument("--num-processes", type=int)
+    d.add_argument("--process-id", type=int)
 
     e = sub.add_parser("embed", help="embed every clip with a trained or random-init encoder")
     _add_config(e)
@@ -63,6 +69,23 @@ def _split_overrides(rest: list[str]) -> list[str]:
     if bad:
         raise ConfigError(f"unrecognised arguments: {' '.join(bad)}")
     return rest
+
+
+def _match_training(config, workdir: Path):
+    """Embed the data a run trained on, with the encoder it trained: take `data.dir` from
+    the run's saved config when none is given, and refuse a different model."""
+    import json
+
+    saved_path = workdir / "config.json"
+    if not saved_path.is_file():
+        raise ConfigError(f"{workdir} has no config.json: is it a training workdir?")
+    saved = json.loads(saved_path.read_text())
+    model = {k: list(v) if isinstance(v, tuple) else v for k, v in config.model.to_dict().items()}
+    if model != saved["model"]:
+        raise ConfigError(f"--config's model differs from the one trained in {workdir}: use the same config")
+    if not config.data.dir:
+        config.data.dir = saved["data"]["dir"]
+    return config
 
 
 def run(argv: list[str]) -> int:
@@ -100,10 +123,13 @@ def run(argv: list[str]) -> int:
         return 0
 
     config = config_lib.load(args.config, _split_overrides(rest))
-    from jaxmusic.data.prepare import ensure_dataset
 
     if args.command == "train":
+        from jaxmusic.data.prepare import ensure_dataset
+        from jaxmusic.train import distributed
         from jaxmusic.train.trainer import train_and_evaluate
+
+        distributed.initialize(args.distributed, args.coordinator, args.num_processes, args.process_id)
 
         config = ensure_dataset(config, args.workdir)
         result = train_and_evaluate(config, args.workdir)
@@ -118,7 +144,7 @@ def run(argv: list[str]) -> int:
         if args.random_init == bool(args.workdir):
             raise ConfigError("embed needs exactly one of --workdir (trained) or --random-init")
         if args.workdir:
-            config = ensure_dataset(config, args.workdir)
+            config = _match_training(config, Path(args.workdir))
         elif not config.data.dir:
             raise ConfigError("with --random-init, pass --config.data.dir=PREPARED_DATASET")
         out = write_embeddings(config, args.workdir, args.out, seed=args.seed)

@@ -21,7 +21,11 @@ TINY_MODEL = [
 def run_cli(*args, timeout=300):
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
     proc = subprocess.run(
-        [sys.executable, "-m", "jaxmusic.cli", *args], capture_output=True, text=True, env=env, timeout=timeout
+        [sys.executable, "-m", "jaxmusic.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
@@ -36,7 +40,9 @@ def test_embeddings_cover_every_window_of_every_clip(tiny_data, tmp_path):
     # 6 clips of 8,000 samples -> 10 whole windows of 729 each.
     assert valid["window_embeddings"].shape == (60, 16)
     np.testing.assert_array_equal(valid["window_clip"], np.repeat(np.arange(6), 10))
-    np.testing.assert_allclose(valid["clip_embeddings"][2], valid["window_embeddings"][20:30].mean(0), rtol=1e-6)
+    np.testing.assert_allclose(
+        valid["clip_embeddings"][2], valid["window_embeddings"][20:30].mean(0), rtol=1e-6
+    )
     assert valid["label_tags"].shape == (6, 12) and valid["label_key"].dtype == np.int64
     assert json.loads((out / "embeddings.json").read_text())["encoder"].endswith("step 2")
     trained, _ = load_encoder_variables(c, tmp_path / "w")
@@ -46,8 +52,14 @@ def test_embeddings_cover_every_window_of_every_clip(tiny_data, tmp_path):
 
 def test_embed_and_probe_commands(tiny_data, tmp_path):
     run_cli(
-        "embed", "--config", "configs/quickstart.py", f"--config.data.dir={tiny_data}", *TINY_MODEL,
-        "--random-init", "--out", str(tmp_path / "emb"),
+        "embed",
+        "--config",
+        "configs/quickstart.py",
+        f"--config.data.dir={tiny_data}",
+        *TINY_MODEL,
+        "--random-init",
+        "--out",
+        str(tmp_path / "emb"),
     )
     printed = run_cli("probe", "--embeddings", str(tmp_path / "emb"), "--out", str(tmp_path / "probe"))
     results = json.loads((tmp_path / "probe" / "results.json").read_text())["tasks"]
@@ -58,8 +70,15 @@ def test_embed_and_probe_commands(tiny_data, tmp_path):
 
 def test_quickstart_end_to_end(tmp_path):
     printed = run_cli(
-        "quickstart", "--workdir", str(tmp_path), "--config", "configs/quickstart.py:runlocal", *TINY_MODEL,
-        "--config.synth.clips=60", "--config.synth.duration_s=1.0", "--config.batch_size=8",
+        "quickstart",
+        "--workdir",
+        str(tmp_path),
+        "--config",
+        "configs/quickstart.py:runlocal",
+        *TINY_MODEL,
+        "--config.synth.clips=60",
+        "--config.synth.duration_s=1.0",
+        "--config.batch_size=8",
         "--config.progress_bar=False",
     )
     results = json.loads((tmp_path / "results.json").read_text())
@@ -69,3 +88,19 @@ def test_quickstart_end_to_end(tmp_path):
         assert np.isfinite(row["random_init"]) and np.isfinite(row["trained"])
     assert "| task | metric | random-init | trained |" in printed
     assert (tmp_path / "train" / "checkpoints" / "20").is_dir()
+
+
+def test_embed_takes_the_trained_runs_data_and_refuses_another_model(tiny_data, tmp_path):
+    c = tiny_config(tiny_data)
+    c.total_steps = 1
+    train_and_evaluate(c, tmp_path / "w")
+    args = ["embed", "--config", "configs/quickstart.py", *TINY_MODEL, "--workdir", str(tmp_path / "w")]
+    run_cli(*args, "--out", str(tmp_path / "emb"))
+    meta = json.loads((tmp_path / "emb" / "embeddings.json").read_text())
+    assert meta["data_dir"] == tiny_data and meta["encoder"].endswith("step 1")
+    proc = subprocess.run(
+        [sys.executable, "-m", "jaxmusic.cli", *args, "--config.model.final_channels=32", "--out", "x"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2 and "model differs" in proc.stderr

@@ -1,10 +1,10 @@
 """Grain input pipelines over prepared ArrayRecord shards.
 
-Training: source -> seeded global shuffle -> repeat -> this process's slice ->
-decode -> random crops into views -> batch -> (multiprocess prefetch). Every process
-shuffles with the same seed and takes every `process_count`-th example, so the
-processes together read each example of an epoch exactly once, and the global batch
-is the same whatever the number of processes. Views stay int16 until they reach the
+Training: source -> seeded global shuffle -> repeat -> decode and random crops into
+views -> this process's block of each global batch -> batch -> (multiprocess
+prefetch). Every process shuffles with the same seed and reads only its block, so
+the processes together read each example of an epoch exactly once, and the global
+batch, order and crops included, is the same whatever the number of processes. Views stay int16 until they reach the
 device (half the bytes of float32 over the host-to-device link).
 
 This module must stay free of side effects at import: Grain's workers start with
@@ -45,6 +45,33 @@ class CropViews:
         return {"views": views}
 
 
+class ProcessBlocks(grain.MapDataset):
+    """This process's contiguous block of every global batch of the stream.
+
+    With local batch b and P processes, local example i is global example
+    (i // b) * b * P + process_index * b + i % b. Process p's batch is then rows
+    [p * b, (p + 1) * b) of the global batch, which is where
+    `jax.make_array_from_process_local_data` puts it: the global batch, its order
+    included, is the same for any number of processes.
+    """
+
+    def __init__(self, parent: grain.MapDataset, local_batch: int, process_index: int, process_count: int):
+        super().__init__(parent)
+        self._b, self._p, self._n = local_batch, process_index, process_count
+
+    def __len__(self) -> int:
+        return len(self._parent) // self._n
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return self.slice(index)
+        block, offset = divmod(index, self._b)
+        return self._parent[block * self._b * self._n + self._p * self._b + offset]
+
+    def __str__(self) -> str:
+        return f"ProcessBlocks(local_batch={self._b}, process={self._p}/{self._n})"
+
+
 def train_dataset(
     data_dir: str,
     split: str,
@@ -69,10 +96,11 @@ def train_dataset(
     if len(source) < process_count:
         raise ValueError(f"split '{split}' has {len(source)} clips, fewer than {process_count} processes")
     ds = grain.MapDataset.source(source).seed(seed).shuffle().repeat(None)
-    # Crop before slicing: a MapDataset is lazy, so each process still decodes only
-    # its own examples, but crop offsets are keyed by the global position and do not
-    # change with the number of processes.
-    ds = ds.random_map(CropViews(crop_samples, num_views))[process_index::process_count]
+    # Crop before taking this process's share: a MapDataset is lazy, so each process
+    # still decodes only its own examples, but crop offsets are keyed by the global
+    # stream position and do not change with the number of processes.
+    ds = ds.random_map(CropViews(crop_samples, num_views))
+    ds = ProcessBlocks(ds, batch_size, process_index, process_count)
     it = ds.to_iter_dataset(
         grain.ReadOptions(num_threads=read_threads, prefetch_buffer_size=4 * batch_size)
     ).batch(batch_size, drop_remainder=True)

@@ -6,7 +6,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import jax
 import ml_collections
+from jax.experimental import multihost_utils
 from tqdm import tqdm
 
 from jaxmusic.data import records, shards, synth
@@ -99,6 +101,10 @@ def ensure_dataset(config: ml_collections.ConfigDict, workdir: str | Path) -> ml
         return config
     config = ml_collections.ConfigDict(config.to_dict())
     out = Path(workdir) / "synth"
-    prepare_synth(out, progress=config.progress_bar, **config.synth.to_dict())
+    if jax.process_index() == 0:
+        prepare_synth(out, progress=config.progress_bar, **config.synth.to_dict())
+    if jax.process_count() > 1:
+        # The others wait for process 0's dataset rather than race to write it.
+        multihost_utils.sync_global_devices("jaxmusic prepared synth")
     config.data.dir = str(out.absolute())
     return config

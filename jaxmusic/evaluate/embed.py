@@ -25,6 +25,7 @@ from tqdm import tqdm
 from jaxmusic.data import records
 from jaxmusic.data.pipeline import clip_source
 from jaxmusic.models.build import build_encoder
+from jaxmusic.train.state import abstract_state
 
 EMBEDDINGS_META = "embeddings.json"
 
@@ -49,7 +50,9 @@ def load_encoder_variables(
             raise FileNotFoundError(
                 f"no complete checkpoint in {directory}: train first, or pass --random-init"
             )
-        state = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))["state"]
+        # Restore onto this machine's first device, whatever topology saved it.
+        target = abstract_state(config, jax.sharding.SingleDeviceSharding(jax.devices()[0]))
+        state = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target)))["state"]
     # Every objective names its encoder submodule `encoder` (see objectives/build.py).
     variables = {"params": state["params"]["encoder"], "batch_stats": state["batch_stats"]["encoder"]}
     return jax.device_get(variables), f"{directory} step {step}"

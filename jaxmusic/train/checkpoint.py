@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import grain
-import jax
 import ml_collections
 import orbax.checkpoint as ocp
 
@@ -117,8 +116,3 @@ def _flat(d: dict, prefix: str = "") -> dict[str, Any]:
 def _norm(value: Any) -> Any:
     # JSON turns tuples into lists; compare them as equal.
     return list(value) if isinstance(value, tuple) else value
-
-
-def abstract_like(state: dict[str, Any]) -> dict[str, Any]:
-    """ShapeDtypeStruct targets carrying each leaf's sharding, for restoring in place."""
-    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), state)

@@ -25,10 +25,10 @@ from jaxmusic.config import ConfigError, validate
 from jaxmusic.data import records
 from jaxmusic.data.pipeline import train_dataset
 from jaxmusic.models.build import input_hop
-from jaxmusic.objectives.build import build_objective
 from jaxmusic.train import checkpoint
 from jaxmusic.train.mesh import batch_sharding, check_batch, make_mesh, replicated
 from jaxmusic.train.metrics_log import MetricsLog
+from jaxmusic.train.state import abstract_state, state_factory
 
 
 class TrainingDiverged(RuntimeError):
@@ -55,18 +55,6 @@ def check_config(config: ml_collections.ConfigDict) -> dict[str, Any]:
     if not config.data.dir:
         raise ConfigError("data.dir is empty: prepare a dataset first (see `jaxmusic prepare --help`)")
     return records.read_manifest(config.data.dir)
-
-
-def make_optimizer(cfg: ml_collections.ConfigDict) -> optax.GradientTransformation:
-    """Adam (CLMR) or AdamW, with an optional linear warm-up."""
-    lr: float | optax.Schedule = cfg.learning_rate
-    if cfg.warmup_steps:
-        lr = optax.linear_schedule(0.0, cfg.learning_rate, cfg.warmup_steps)
-    if cfg.name == "adam":
-        return optax.adam(lr)
-    if cfg.name == "adamw":
-        return optax.adamw(lr, weight_decay=cfg.weight_decay)
-    raise ConfigError(f"unknown optimizer.name '{cfg.name}' (known: adam, adamw)")
 
 
 class _Preempted:
@@ -117,25 +105,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     data_sharding = batch_sharding(mesh)
 
     # --- model, optimizer, state ---
-    objective = build_objective(config)
-    tx = make_optimizer(config.optimizer)
+    objective, tx, init_state = state_factory(config)
     spec = AugmentSpec.from_config(config.augment, manifest["sample_rate"])
-    example = jnp.zeros((1, config.data.num_views, config.data.crop_samples), jnp.float32)
-    root_key = jax.random.PRNGKey(config.seed)
-    init_key, step_key = jax.random.split(root_key)
-
-    def init_state() -> dict[str, Any]:
-        variables = objective.init(init_key, example)
-        return {
-            "params": variables["params"],
-            "batch_stats": variables.get("batch_stats", {}),
-            "opt_state": tx.init(variables["params"]),
-            "step": jnp.zeros((), jnp.int32),
-        }
+    init_key, step_key = jax.random.split(jax.random.PRNGKey(config.seed))
 
     # --- sharding: state replicated, batch split over 'data' ---
-    state_sharding = jax.tree.map(lambda _: replicated(mesh), jax.eval_shape(init_state))
-    state = jax.jit(init_state, out_shardings=state_sharding)()
+    state_sharding = jax.tree.map(lambda _: replicated(mesh), jax.eval_shape(init_state, init_key))
+    state = jax.jit(init_state, out_shardings=state_sharding)(init_key)
 
     # --- step ---
     def train_step(state: dict[str, Any], views: jax.Array) -> tuple[dict[str, Any], dict[str, jax.Array]]:
@@ -165,7 +141,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     # --- checkpoint: resume if the workdir has one ---
     workdir.mkdir(parents=True, exist_ok=True)
     mngr = checkpoint.manager(workdir, config)
-    restored = checkpoint.restore_latest(mngr, checkpoint.abstract_like(state), data_iter, config)
+    target = abstract_state(config, replicated(mesh))
+    restored = checkpoint.restore_latest(mngr, target, data_iter, config)
     if restored is not None:
         state = restored
     start_step = int(state["step"])
