@@ -22,6 +22,7 @@ TINY = [
     "--config.log_every_steps=1",
     "--config.checkpoint_every_steps=3",
     "--config.progress_bar=False",
+    "--config.optimizer.learning_rate=0.0003",  # base_config's, as tiny_config uses
 ]
 
 
