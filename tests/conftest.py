@@ -1,6 +1,8 @@
 """Test setup: four simulated CPU devices, Grain's flags, and a tiny synthetic dataset."""
 
 import os
+import subprocess
+import sys
 
 # Must happen before jax is imported anywhere: the 1-vs-4-device tests need 4 devices.
 os.environ["XLA_FLAGS"] = (
@@ -44,3 +46,29 @@ def tiny_config(data_dir: str):
     c.embed.batch_size = 16
     c.probe.max_epochs = 20
     return c
+
+
+# tiny_config's model and optimizer, as overrides of configs/quickstart.py, for tests
+# that run the `jaxmusic` command in subprocesses.
+TINY_CLI = [
+    "--config.data.crop_samples=729",
+    "--config.model.first_channels=8",
+    "--config.model.block_channels=(8,8,16)",
+    "--config.model.final_channels=16",
+    "--config.objective.projector_dims=(16,8)",
+    "--config.optimizer.learning_rate=0.0003",
+    "--config.batch_size=8",
+    "--config.progress_bar=False",
+]
+
+
+def start_cli(*args: str, devices: int = 2) -> subprocess.Popen:
+    """Start `python -m jaxmusic.cli ARGS` with `devices` simulated CPU devices."""
+    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "jaxmusic.cli", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )

@@ -1,34 +1,19 @@
 import json
-import os
 import subprocess
 import sys
 
 import numpy as np
-from conftest import tiny_config
+from conftest import TINY_CLI, start_cli, tiny_config
 
 from jaxmusic.evaluate.embed import load_encoder_variables, read_split, write_embeddings
 from jaxmusic.train.trainer import train_and_evaluate
 
-TINY_MODEL = [
-    "--config.data.crop_samples=729",
-    "--config.model.first_channels=8",
-    "--config.model.block_channels=(8,8,16)",
-    "--config.model.final_channels=16",
-    "--config.objective.projector_dims=(16,8)",
-]
-
 
 def run_cli(*args, timeout=300):
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "jaxmusic.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc.stdout
+    proc = start_cli(*args)
+    out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, err[-3000:]
+    return out
 
 
 def test_embeddings_cover_every_window_of_every_clip(tiny_data, tmp_path):
@@ -56,7 +41,7 @@ def test_embed_and_probe_commands(tiny_data, tmp_path):
         "--config",
         "configs/quickstart.py",
         f"--config.data.dir={tiny_data}",
-        *TINY_MODEL,
+        *TINY_CLI,
         "--random-init",
         "--out",
         str(tmp_path / "emb"),
@@ -75,11 +60,9 @@ def test_quickstart_end_to_end(tmp_path):
         str(tmp_path),
         "--config",
         "configs/quickstart.py:runlocal",
-        *TINY_MODEL,
+        *TINY_CLI,
         "--config.synth.clips=60",
         "--config.synth.duration_s=1.0",
-        "--config.batch_size=8",
-        "--config.progress_bar=False",
     )
     results = json.loads((tmp_path / "results.json").read_text())
     assert set(results["tasks"]) == {"style", "tags", "key", "tempo"}
@@ -94,7 +77,7 @@ def test_embed_takes_the_trained_runs_data_and_refuses_another_model(tiny_data, 
     c = tiny_config(tiny_data)
     c.total_steps = 1
     train_and_evaluate(c, tmp_path / "w")
-    args = ["embed", "--config", "configs/quickstart.py", *TINY_MODEL, "--workdir", str(tmp_path / "w")]
+    args = ["embed", "--config", "configs/quickstart.py", *TINY_CLI, "--workdir", str(tmp_path / "w")]
     run_cli(*args, "--out", str(tmp_path / "emb"))
     meta = json.loads((tmp_path / "emb" / "embeddings.json").read_text())
     assert meta["data_dir"] == tiny_data and meta["encoder"].endswith("step 1")

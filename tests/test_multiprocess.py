@@ -1,29 +1,11 @@
 """Real multi-process training: two `jax.distributed` processes on 127.0.0.1."""
 
-import os
-import subprocess
-import sys
-
 import numpy as np
 import portpicker
-from conftest import tiny_config
+from conftest import TINY_CLI, start_cli, tiny_config
 
 from jaxmusic.train.metrics_log import read_metrics
 from jaxmusic.train.trainer import train_and_evaluate
-
-TINY = [
-    "--config.data.crop_samples=729",
-    "--config.model.first_channels=8",
-    "--config.model.block_channels=(8,8,16)",
-    "--config.model.final_channels=16",
-    "--config.objective.projector_dims=(16,8)",
-    "--config.batch_size=8",
-    "--config.total_steps=5",
-    "--config.log_every_steps=1",
-    "--config.checkpoint_every_steps=3",
-    "--config.progress_bar=False",
-    "--config.optimizer.learning_rate=0.0003",  # base_config's, as tiny_config uses
-]
 
 
 def test_two_processes_train_like_one(tiny_data, tmp_path):
@@ -32,31 +14,24 @@ def test_two_processes_train_like_one(tiny_data, tmp_path):
     c.checkpoint_every_steps = 3
     train_and_evaluate(c, tmp_path / "single")
     port = portpicker.pick_unused_port()
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
     procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "jaxmusic.cli",
-                "train",
-                "--config",
-                "configs/quickstart.py",
-                "--workdir",
-                str(tmp_path / "multi"),
-                f"--config.data.dir={tiny_data}",
-                *TINY,
-                "--coordinator",
-                f"127.0.0.1:{port}",
-                "--num-processes",
-                "2",
-                "--process-id",
-                str(i),
-            ],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+        start_cli(
+            "train",
+            "--config",
+            "configs/quickstart.py",
+            "--workdir",
+            str(tmp_path / "multi"),
+            *TINY_CLI,
+            f"--config.data.dir={tiny_data}",
+            "--config.total_steps=5",
+            "--config.log_every_steps=1",
+            "--config.checkpoint_every_steps=3",
+            "--coordinator",
+            f"127.0.0.1:{port}",
+            "--num-processes",
+            "2",
+            "--process-id",
+            str(i),
         )
         for i in range(2)
     ]

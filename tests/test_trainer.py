@@ -1,13 +1,10 @@
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import tiny_config
+from conftest import TINY_CLI, start_cli, tiny_config
 
 from jaxmusic.train.checkpoint import ResumeError
 from jaxmusic.train.metrics_log import read_metrics
@@ -56,37 +53,18 @@ def test_resume_with_a_different_config_is_refused(tiny_data, tmp_path):
 TOTAL = 150
 
 
-def cli_train(data_dir, workdir, total=TOTAL):
-    args = [
-        "--config.data.dir=" + data_dir,
-        "--config.data.crop_samples=729",
-        "--config.model.first_channels=8",
-        "--config.model.block_channels=(8,8,16)",
-        "--config.model.final_channels=16",
-        "--config.objective.projector_dims=(16,8)",
-        "--config.batch_size=8",
-        f"--config.total_steps={total}",
+def cli_train(data_dir, workdir):
+    return start_cli(
+        "train",
+        "--config",
+        "configs/quickstart.py",
+        "--workdir",
+        str(workdir),
+        *TINY_CLI,
+        f"--config.data.dir={data_dir}",
+        f"--config.total_steps={TOTAL}",
         "--config.log_every_steps=1",
         "--config.checkpoint_every_steps=10",
-        "--config.progress_bar=False",
-    ]
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jaxmusic.cli",
-            "train",
-            "--config",
-            "configs/quickstart.py",
-            "--workdir",
-            str(workdir),
-            *args,
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
     )
 
 
