@@ -105,3 +105,6 @@ def test_killed_run_resumes_exactly(tiny_data, tmp_path, uninterrupted, sig):
     assert list(got) == list(uninterrupted)
     # Exact equality, step by step: same parameters, optimizer state, randomness and data order.
     assert got == uninterrupted
+    # keep_checkpoints=3: only the newest three complete steps remain.
+    kept = sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit())
+    assert kept == [TOTAL - 20, TOTAL - 10, TOTAL]
