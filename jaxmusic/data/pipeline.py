@@ -14,6 +14,7 @@ This module must stay free of side effects at import: Grain's workers start with
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import grain
 import numpy as np
@@ -43,6 +44,21 @@ class CropViews:
                 start = int(rng.integers(0, n - self.crop_samples + 1))
                 views[v] = audio[start : start + self.crop_samples]
         return {"views": views}
+
+
+class SubsetSource:
+    """Random access to chosen records of a source, in the order given."""
+
+    def __init__(self, source: grain.sources.ArrayRecordDataSource, indices: Sequence[int]):
+        if not len(indices):
+            raise ValueError("a training subset must hold at least one clip")
+        self._source, self._indices = source, list(indices)
+
+    def __len__(self) -> int:
+        return len(self._indices)
+
+    def __getitem__(self, i: int) -> bytes:
+        return self._source[self._indices[i]]
 
 
 class ProcessBlocks(grain.MapDataset):
@@ -85,14 +101,17 @@ def train_dataset(
     worker_count: int = 0,
     worker_buffer_size: int = 2,
     read_threads: int = 4,
+    indices: Sequence[int] | None = None,
 ) -> grain.IterDataset:
     """An endless, checkpointable dataset of per-process batches of cropped views.
 
-    `batch_size` is this process's share of the global batch. Batches are dicts
-    with `views` int16 [batch, num_views, crop_samples].
+    `batch_size` is this process's share of the global batch; `indices` restricts
+    training to those records of the split (a limited-data budget, see subsets.py).
+    Batches are dicts with `views` int16 [batch, num_views, crop_samples].
     """
-    paths = records.split_paths(data_dir, split)
-    source = grain.sources.ArrayRecordDataSource(paths)
+    source = clip_source(data_dir, split)
+    if indices is not None:
+        source = SubsetSource(source, indices)
     if len(source) < process_count:
         raise ValueError(f"split '{split}' has {len(source)} clips, fewer than {process_count} processes")
     ds = grain.MapDataset.source(source).seed(seed).shuffle().repeat(None)
