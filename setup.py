@@ -27,6 +27,8 @@ setup(
         "scikit-learn>=1.5,<2",
         "tensorboardX>=2.6,<3",
         "tqdm>=4.66,<5",
+        "tensorflow-datasets>=4.9.10,<5",
+        "importlib-resources>=6",  # needed by tfds builders, not declared by tfds
     ],
     extras_require={
         "test": ["pytest>=8,<10", "pytest-xdist>=3.5,<4", "portpicker>=1.6", "ruff>=0.6"],

@@ -1,7 +1,8 @@
 import numpy as np
 
 from jaxmusic.data import records
-from jaxmusic.data.pipeline import clip_source, train_dataset
+from jaxmusic.data.pipeline import train_dataset
+from jaxmusic.data.sources import open_split
 
 
 def _dataset(data_dir, **kw):
@@ -13,7 +14,7 @@ def _dataset(data_dir, **kw):
 def test_batches_are_crops_of_real_clips(tiny_data):
     batch = next(iter(_dataset(tiny_data)))
     assert batch["views"].shape == (4, 2, 729) and batch["views"].dtype == np.int16
-    clips = [records.decode_audio(clip_source(tiny_data, "train")[i]) for i in range(28)]
+    clips = [records.decode_audio(open_split(tiny_data, "train")[i]) for i in range(28)]
     for example in batch["views"]:
         for view in example:
             # Each view is a contiguous window of one of the split's clips.

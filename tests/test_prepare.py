@@ -4,8 +4,8 @@ import json
 import numpy as np
 
 from jaxmusic.data import records, synth
-from jaxmusic.data.pipeline import clip_source
 from jaxmusic.data.prepare import prepare_synth
+from jaxmusic.data.sources import open_split
 
 
 def _digest(folder):
@@ -18,7 +18,7 @@ def test_manifest_and_records(tiny_data):
     assert {k: v["clips"] for k, v in manifest["splits"].items()} == {"train": 28, "valid": 6, "test": 6}
     assert manifest["tasks"]["key"]["kind"] == "single" and len(manifest["tasks"]["key"]["classes"]) == 24
     assert manifest["tasks"]["tempo"]["kind"] == "regression"
-    rec = records.decode(clip_source(tiny_data, "valid")[0])
+    rec = records.decode(open_split(tiny_data, "valid")[0])
     assert rec["num_samples"] == 8000 and rec["caption"]
     assert set(rec["labels"]) == set(manifest["tasks"])
     # The record holds exactly what the generator made (clip 28 is the first of valid).

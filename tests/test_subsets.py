@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 
 from jaxmusic.data import records
-from jaxmusic.data.pipeline import clip_source, train_dataset
+from jaxmusic.data.pipeline import train_dataset
 from jaxmusic.data.prepare import prepare_synth
+from jaxmusic.data.sources import open_split
 from jaxmusic.data.subsets import select, split_index
 from jaxmusic.data.synth import TAGS
 
@@ -61,5 +62,5 @@ def test_the_pipeline_reads_only_the_budget(data):
 
 
 def _records(data, indices):
-    source = clip_source(data, "train")
+    source = open_split(data, "train")
     return [source[i] for i in indices]

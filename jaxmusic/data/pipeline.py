@@ -20,6 +20,7 @@ import grain
 import numpy as np
 
 from jaxmusic.data import records
+from jaxmusic.data.sources import open_split
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,7 +50,7 @@ class CropViews:
 class SubsetSource:
     """Random access to chosen records of a source, in the order given."""
 
-    def __init__(self, source: grain.sources.ArrayRecordDataSource, indices: Sequence[int]):
+    def __init__(self, source: Sequence[bytes], indices: Sequence[int]):
         if not len(indices):
             raise ValueError("a training subset must hold at least one clip")
         self._source, self._indices = source, list(indices)
@@ -109,7 +110,7 @@ def train_dataset(
     training to those records of the split (a limited-data budget, see subsets.py).
     Batches are dicts with `views` int16 [batch, num_views, crop_samples].
     """
-    source = clip_source(data_dir, split)
+    source = open_split(data_dir, split)
     if indices is not None:
         source = SubsetSource(source, indices)
     if len(source) < process_count:
@@ -128,8 +129,3 @@ def train_dataset(
             grain.MultiprocessingOptions(num_workers=worker_count, per_worker_buffer_size=worker_buffer_size)
         )
     return it
-
-
-def clip_source(data_dir: str, split: str) -> grain.sources.ArrayRecordDataSource:
-    """Random access to the records of a split, in prepared order (for embedding)."""
-    return grain.sources.ArrayRecordDataSource(records.split_paths(data_dir, split))

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from jaxmusic.data import records
-from jaxmusic.data.pipeline import clip_source
+from jaxmusic.data.sources import open_split, read_manifest
 
 MTAT_GENRES = (
     "classical", "techno", "electronic", "rock", "indian", "opera", "pop", "new age", "country", "choral",
@@ -35,12 +35,12 @@ MTAT_GENRES = (
 def split_index(data_dir: str | Path, split: str) -> list[dict[str, Any]]:
     """Per clip of a split, in record order: {"id", "seconds", "labels"}; cached in DATA/index-SPLIT.json."""
     cache = Path(data_dir) / f"index-{split}.json"
-    manifest = records.read_manifest(data_dir)
+    manifest = read_manifest(str(data_dir))
     if cache.is_file():
         index = json.loads(cache.read_text())
         if len(index) == manifest["splits"][split]["clips"]:
             return index
-    source = clip_source(str(data_dir), split)
+    source = open_split(str(data_dir), split)
     index = []
     for i in range(len(source)):
         header, _ = records.decode_header(source[i])
@@ -116,7 +116,7 @@ def select(
         chosen = _minutes(index, minutes, seed)
     elif kind == "per_class":
         task_name, _, k = arg.partition(":")
-        tasks = records.read_manifest(data_dir)["tasks"]
+        tasks = read_manifest(str(data_dir))["tasks"]
         if task_name not in tasks or not k.isdigit():
             raise ValueError(f"budget '{budget}': expected per_class:TASK:K with TASK in {list(tasks)}")
         chosen = _per_class(index, tasks[task_name], task_name, list(classes), int(k), seed)

@@ -23,7 +23,7 @@ import orbax.checkpoint as ocp
 from tqdm import tqdm
 
 from jaxmusic.data import records
-from jaxmusic.data.pipeline import clip_source
+from jaxmusic.data.sources import open_split, read_manifest
 from jaxmusic.models.build import build_encoder
 from jaxmusic.train.state import abstract_state
 
@@ -85,7 +85,7 @@ def embed_split(
     progress: bool = True,
 ) -> dict[str, np.ndarray]:
     """Embeddings and labels of every clip of a split (see the module docstring)."""
-    manifest = records.read_manifest(data_dir)
+    manifest = read_manifest(data_dir)
     encoder = build_encoder(config.model)
     window = config.data.crop_samples
     batch = config.embed.batch_size
@@ -94,7 +94,7 @@ def embed_split(
     def apply(variables: dict[str, Any], audio: jax.Array) -> jax.Array:
         return encoder.apply(variables, audio.astype(jnp.float32) / 32768.0, train=False)
 
-    source = clip_source(data_dir, split)
+    source = open_split(data_dir, split)
     windows, owners, ids = [], [], []
     labels: dict[str, list[Any]] = {task: [] for task in manifest["tasks"]}
     for i in range(len(source)):
@@ -138,7 +138,7 @@ def write_embeddings(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     variables, origin = load_encoder_variables(config, workdir, seed)
-    manifest = records.read_manifest(config.data.dir)
+    manifest = read_manifest(config.data.dir)
     for split in config.embed.splits:
         arrays = embed_split(config, variables, config.data.dir, split, progress)
         tmp = out_dir / f"{split}.partial.npz"

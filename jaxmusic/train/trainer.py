@@ -24,6 +24,7 @@ from jaxmusic.augment import AugmentSpec, augment_batch
 from jaxmusic.config import ConfigError, validate
 from jaxmusic.data import records
 from jaxmusic.data.pipeline import train_dataset
+from jaxmusic.data.sources import read_manifest
 from jaxmusic.models.build import input_hop
 from jaxmusic.train import checkpoint
 from jaxmusic.train.mesh import batch_sharding, check_batch, make_mesh, replicated
@@ -54,7 +55,7 @@ def check_config(config: ml_collections.ConfigDict) -> dict[str, Any]:
             raise ConfigError(f"{key} must be >= 1, got {config[key]}")
     if not config.data.dir:
         raise ConfigError("data.dir is empty: prepare a dataset first (see `jaxmusic prepare --help`)")
-    return records.read_manifest(config.data.dir)
+    return read_manifest(config.data.dir)
 
 
 class _Preempted:
