@@ -26,7 +26,11 @@ def test_prepared_dataset_round_trips_through_tfds(tiny_data, tmp_path):
     back = records.decode(open_split(spec, "valid")[0])
     tempo = back["labels"].pop("tempo")
     assert tempo == np.float32(first["labels"].pop("tempo"))  # TFDS keeps floats as float32
-    assert back["labels"] == first["labels"] and back["id"] == first["id"] and back["caption"] == first["caption"]
+    assert (
+        back["labels"] == first["labels"]
+        and back["id"] == first["id"]
+        and back["caption"] == first["caption"]
+    )
     np.testing.assert_array_equal(back["audio"], first["audio"])
     batch = next(iter(train_dataset(spec, "train", batch_size=4, crop_samples=729, num_views=2, seed=0)))
     assert batch["views"].shape == (4, 2, 729)
