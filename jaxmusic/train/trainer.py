@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,44 @@ from jaxmusic.data import records
 from jaxmusic.data.pipeline import train_dataset
 from jaxmusic.data.sources import read_manifest
 from jaxmusic.models.build import input_hop
+from jaxmusic.objectives.contrastive import ContrastiveObjective
 from jaxmusic.train import checkpoint
 from jaxmusic.train.mesh import batch_sharding, check_batch, make_mesh, replicated
 from jaxmusic.train.metrics_log import MetricsLog
 from jaxmusic.train.state import abstract_state, state_factory
+
+
+def make_train_step(
+    objective: ContrastiveObjective,
+    tx: optax.GradientTransformation,
+    spec: AugmentSpec | None,
+    step_key: jax.Array,
+) -> Callable[[dict[str, Any], jax.Array], tuple[dict[str, Any], dict[str, jax.Array]]]:
+    """`step(state, views_int16) -> (state, metrics)`: augment on device, loss, gradient, update.
+
+    `spec=None` skips augmentation (for measuring what the chain costs).
+    """
+
+    def train_step(state: dict[str, Any], views: jax.Array) -> tuple[dict[str, Any], dict[str, jax.Array]]:
+        key = jax.random.fold_in(step_key, state["step"])
+        aug_key, loss_key = jax.random.split(key)
+        audio = views.astype(jnp.float32) / 32768.0
+        if spec is not None:
+            audio = augment_batch(audio, aug_key, spec)
+        grad_fn = jax.value_and_grad(objective.loss, has_aux=True)
+        (_loss, (batch_stats, metrics)), grads = grad_fn(
+            state["params"], state["batch_stats"], audio, loss_key
+        )
+        updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
+        new_state = {
+            "params": optax.apply_updates(state["params"], updates),
+            "batch_stats": batch_stats,
+            "opt_state": opt_state,
+            "step": state["step"] + 1,
+        }
+        return new_state, {**metrics, "grad_norm": optax.tree.norm(grads)}
+
+    return train_step
 
 
 class TrainingDiverged(RuntimeError):
@@ -115,23 +150,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     state = jax.jit(init_state, out_shardings=state_sharding)(init_key)
 
     # --- step ---
-    def train_step(state: dict[str, Any], views: jax.Array) -> tuple[dict[str, Any], dict[str, jax.Array]]:
-        key = jax.random.fold_in(step_key, state["step"])
-        aug_key, loss_key = jax.random.split(key)
-        audio = augment_batch(views.astype(jnp.float32) / 32768.0, aug_key, spec)
-        grad_fn = jax.value_and_grad(objective.loss, has_aux=True)
-        (_loss, (batch_stats, metrics)), grads = grad_fn(
-            state["params"], state["batch_stats"], audio, loss_key
-        )
-        updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
-        new_state = {
-            "params": optax.apply_updates(state["params"], updates),
-            "batch_stats": batch_stats,
-            "opt_state": opt_state,
-            "step": state["step"] + 1,
-        }
-        return new_state, {**metrics, "grad_norm": optax.tree.norm(grads)}
-
+    train_step = make_train_step(objective, tx, spec, step_key)
     step_fn = jax.jit(
         train_step,
         in_shardings=(state_sharding, data_sharding),
