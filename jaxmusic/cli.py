@@ -34,6 +34,27 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--sample-rate", type=int, default=16000)
     s.add_argument("--duration", type=float, default=5.0, help="seconds per clip")
+    f = prep_sub.add_parser("folder", help="your own audio files, with optional labels and captions")
+    f.add_argument("--in", dest="in_dir", required=True, help="folder searched (recursively) for audio")
+    f.add_argument("--out", required=True)
+    f.add_argument("--labels", help="CSV `path,<task columns>[,split]` or JSON {path: {task: value}}")
+    f.add_argument("--captions", help='JSON lines {"path": ..., "caption": ...}')
+    f.add_argument("--sample-rate", type=int, default=22050)
+    f.add_argument("--workers", type=int, default=1, help="decoding processes")
+    f.add_argument("--seed", type=int, default=0, help="seed of the split of files given none")
+    f.add_argument("--clips-per-shard", type=int, default=256, help=argparse.SUPPRESS)
+    from jaxmusic.data.adapters import ADAPTERS
+
+    for name, adapter in ADAPTERS.items():
+        a = prep_sub.add_parser(
+            name, help=adapter.help, description=sys.modules[type(adapter).__module__].__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )  # fmt: skip
+        a.add_argument("--out", required=True)
+        a.add_argument("--sample-rate", type=int, default=22050)
+        a.add_argument("--workers", type=int, default=1, help="decoding processes")
+        a.add_argument("--seed", type=int, default=0, help="seed of any split the dataset does not fix")
+        adapter.add_arguments(a)
 
     t = sub.add_parser("train", help="pre-train an encoder (resumes from --workdir)")
     _add_config(t)
@@ -88,6 +109,34 @@ def _match_training(config, workdir: Path):
     return config
 
 
+def _prepare(args: argparse.Namespace) -> int:
+    from jaxmusic.data.adapters import ADAPTERS
+    from jaxmusic.data.prepare_folder import REJECTED, prepare_folder, prepare_items
+
+    common = {"sample_rate": args.sample_rate, "workers": args.workers, "seed": args.seed}
+    missing: list[str] = []
+    if args.source == "folder":
+        manifest = prepare_folder(
+            args.in_dir, args.out, labels_file=args.labels, captions_file=args.captions,
+            clips_per_shard=args.clips_per_shard, **common,
+        )  # fmt: skip
+    else:
+        d = ADAPTERS[args.source].items(args)
+        missing = d.missing
+        manifest = prepare_items(d.items, args.out, name=d.name, tasks=d.tasks, source=d.source, **common)
+    counts = ", ".join(f"{k} {v['clips']}" for k, v in manifest["splits"].items())
+    print(
+        f"prepared {args.out}: {counts} clips at {manifest['sample_rate']} Hz; "
+        f"{manifest['rejected']} files rejected (see {Path(args.out) / REJECTED})"
+    )
+    if missing:
+        print(f"note: {len(missing)} listed files are missing on disk (first: {missing[0]})")
+    unmatched = manifest["source"].get("unmatched_labels", 0)
+    if unmatched:
+        print(f"note: {unmatched} entries of {args.labels} name no audio file under {args.in_dir}")
+    return 0
+
+
 def run(argv: list[str]) -> int:
     """Parse `argv` and run the command; returns the exit code."""
     args, rest = _parser().parse_known_args(argv)
@@ -95,6 +144,8 @@ def run(argv: list[str]) -> int:
 
     if args.command == "prepare":
         _split_overrides(rest)
+        if args.source != "synth":
+            return _prepare(args)
         from jaxmusic.data.prepare import prepare_synth
 
         manifest = prepare_synth(
@@ -155,13 +206,22 @@ def run(argv: list[str]) -> int:
 
 def main() -> None:
     """Console entry point."""
+    from jaxmusic.data.prepare_folder import PrepareError
     from jaxmusic.data.records import RecordError
     from jaxmusic.train.checkpoint import ResumeError
     from jaxmusic.train.trainer import TrainingDiverged
 
     try:
         sys.exit(run(sys.argv[1:]))
-    except (ConfigError, RecordError, ResumeError, TrainingDiverged, FileNotFoundError, FileExistsError) as e:
+    except (
+        ConfigError,
+        RecordError,
+        PrepareError,
+        ResumeError,
+        TrainingDiverged,
+        FileNotFoundError,
+        FileExistsError,
+    ) as e:
         print(f"jaxmusic: error: {e}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:

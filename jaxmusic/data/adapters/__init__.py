@@ -1,0 +1,46 @@
+"""Dataset adapters: each reads one public dataset in the layout its distributor ships and
+returns its items, label tasks and customary splits for `prepare_items`. Nothing is
+downloaded; each adapter's `help` says where to get its dataset.
+
+    d = ADAPTERS["gtzan"].items(args)      # args parsed with ADAPTERS["gtzan"].add_arguments
+    prepare_items(d.items, out, name=d.name, tasks=d.tasks, source=d.source, ...)
+
+| name           | dataset                      | tasks                                      |
+|----------------|------------------------------|--------------------------------------------|
+| mtat           | MagnaTagATune                | tags (multi, top 50)                       |
+| gtzan          | GTZAN genres                 | genre (single, 10)                         |
+| nsynth         | NSynth                       | instrument_family, pitch, instrument_source, qualities |
+| jamendo        | MTG-Jamendo auto-tagging     | tags / genre / instrument / moodtheme (multi) |
+| giantsteps_key | GiantSteps key (+ MTG key)   | key (single, 24)                           |
+| emomusic       | emoMusic                     | arousal, valence (regression)              |
+| tinysol        | TinySOL                      | instrument, pitch (single)                 |
+| captions       | Song Describer / MusicCaps   | captions (+ MusicCaps aspects)             |
+"""
+
+from __future__ import annotations
+
+from jaxmusic.data.adapters.base import Adapter, DatasetItems
+from jaxmusic.data.adapters.captions import Captions
+from jaxmusic.data.adapters.emomusic import EmoMusic
+from jaxmusic.data.adapters.giantsteps_key import GiantStepsKey
+from jaxmusic.data.adapters.gtzan import Gtzan
+from jaxmusic.data.adapters.jamendo import MtgJamendo
+from jaxmusic.data.adapters.mtat import MagnaTagATune
+from jaxmusic.data.adapters.nsynth import NSynth
+from jaxmusic.data.adapters.tinysol import TinySol
+
+ADAPTERS: dict[str, Adapter] = {
+    a.name: a
+    for a in (
+        MagnaTagATune(),
+        Gtzan(),
+        NSynth(),
+        MtgJamendo(),
+        GiantStepsKey(),
+        EmoMusic(),
+        TinySol(),
+        Captions(),
+    )
+}
+
+__all__ = ["ADAPTERS", "Adapter", "DatasetItems"]

@@ -1,0 +1,364 @@
+import hashlib
+import json
+import os
+import struct
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from jaxmusic.data import records
+from jaxmusic.data.audio_io import load_audio
+from jaxmusic.data.prepare_folder import (
+    REJECTED,
+    STATE_DIR,
+    Item,
+    PrepareError,
+    assign_split,
+    prepare_folder,
+    prepare_items,
+)
+from jaxmusic.data.sources import open_split
+
+RATE = 16000
+
+
+def tone(rate, seconds=1.0, freq=440.0, channels=1, amp=0.5):
+    t = np.arange(round(rate * seconds)) / rate
+    mono = amp * np.sin(2 * np.pi * freq * t)
+    return (
+        np.tile(mono[:, None], (1, channels)).astype(np.float32) if channels > 1 else mono.astype(np.float32)
+    )
+
+
+def put(path, data=None, **write_args):
+    """Write `data` (bytes, or audio with `rate` and soundfile arguments) at `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, bytes):
+        path.write_bytes(data)
+    else:
+        rate = write_args.pop("rate")
+        sf.write(path, data, rate, **write_args)
+    return path
+
+
+def patched(path, offset, value):
+    data = bytearray(path.read_bytes())
+    data[offset : offset + len(value)] = value
+    path.write_bytes(bytes(data))
+    return path
+
+
+def clips(out):
+    """Every record of a prepared dataset: {id: (split, record)}."""
+    manifest = records.read_manifest(out)
+    found = {}
+    for split in manifest["splits"]:
+        for raw in open_split(str(out), split):
+            rec = records.decode(raw)
+            assert rec["id"] not in found
+            found[rec["id"]] = (split, rec)
+    return found
+
+
+def digests(out):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.glob("*.array_record"))}
+
+
+def run_cli(*args, **popen):
+    cmd = [sys.executable, "-m", "jaxmusic.cli", "prepare", "folder", *map(str, args)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, **popen)
+
+
+# --- (a) a folder with every kind of broken file ----------------------------------------
+
+VALID = {  # relative path: (audio, soundfile arguments, genre)
+    "rock/a.wav": (tone(44100, 1.5, 330, 2), {"rate": 44100, "subtype": "PCM_16"}, "rock"),
+    "rock/B.WAV": (tone(48000, 1.0, 440), {"rate": 48000, "subtype": "PCM_24", "format": "WAV"}, "rock"),
+    "jazz/c.flac": (tone(22050, 1.2, 550, 6), {"rate": 22050, "subtype": "PCM_16"}, "jazz"),
+    "jazz/d.ogg": (tone(44100, 1.0, 660, 2), {"rate": 44100, "format": "OGG", "subtype": "VORBIS"}, "jazz"),
+    "pop/e.mp3": (tone(48000, 1.0, 770, 2), {"rate": 48000, "format": "MP3"}, "pop"),
+    "pop/f.aiff": (tone(8000, 1.0, 220), {"rate": 8000, "subtype": "PCM_16"}, "pop"),
+    "pop/g.wav": (tone(16000, 0.8, 880, amp=0.9), {"rate": 16000, "subtype": "FLOAT"}, "pop"),
+}
+
+
+def _xing_claims_hours(path):
+    data = bytearray(path.read_bytes())
+    at = data.find(b"Xing")
+    data[at + 8 : at + 12] = struct.pack(">I", 0x00FFFFFF)
+    path.write_bytes(bytes(data))
+
+
+def make_broken(root):
+    """Write one file of each broken kind; returns {relative path: expected reason}."""
+    b = root / "broken"
+    wav = put(b / "src.bin", tone(RATE), rate=RATE, format="WAV", subtype="PCM_16").read_bytes()
+    (b / "src.bin").unlink()
+    put(b / "empty.wav", b"")
+    put(b / "text.wav", b"just some notes\n" * 40)
+    put(b / "noise.mp3", np.random.default_rng(1).bytes(30000))
+    put(b / "cut.wav", wav[: len(wav) // 2])
+    patched(put(b / "header.wav", wav), 20, b"\xff" * 16)
+    patched(put(b / "nochannels.wav", wav), 22, struct.pack("<H", 0))
+    put(b / "short.wav", tone(RATE, 0.1), rate=RATE)
+    put(b / "silent.wav", np.zeros(RATE, np.float32), rate=RATE)
+    put(b / "nan.wav", np.where(np.arange(RATE) == 99, np.nan, tone(RATE)), rate=RATE, subtype="FLOAT")
+    put(b / "inf.wav", np.where(np.arange(RATE) == 9, -np.inf, tone(RATE)), rate=RATE, subtype="FLOAT")
+    put(b / "noframes.wav", np.zeros(0, np.float32), rate=RATE)
+    _xing_claims_hours(put(b / "hours.mp3", tone(RATE), rate=RATE, format="MP3"))
+    (b / "folder.wav").mkdir()
+    put(b / "song.m4a", b"\0\0\0\x20ftypM4A " + bytes(200))
+    return {
+        "broken/empty.wav": "empty",
+        "broken/text.wav": "not_audio",
+        "broken/noise.mp3": "not_audio",
+        "broken/cut.wav": "truncated",
+        "broken/header.wav": "bad_header",
+        "broken/nochannels.wav": "zero_channels",
+        "broken/short.wav": "too_short",
+        "broken/silent.wav": "silent",
+        "broken/nan.wav": "non_finite",
+        "broken/inf.wav": "non_finite",
+        "broken/noframes.wav": "no_frames",
+        "broken/hours.mp3": "too_long",
+        "broken/folder.wav": "not_a_file",
+        "broken/song.m4a": "unsupported_format",
+        "unlabelled.wav": "unlabelled",
+    }
+
+
+def test_folder_with_broken_files_is_prepared_completely(tmp_path):
+    root = tmp_path / "music"
+    for rel, (audio, args, _) in VALID.items():
+        put(root / rel, audio, **args)
+    expected_rejects = make_broken(root)
+    put(root / "unlabelled.wav", tone(RATE), rate=RATE)
+    put(root / "._a.wav", b"\0\x05\x16\x07 resource fork")  # hidden: skipped
+    put(root / "notes.txt", b"not audio and not named like it")
+    labels = tmp_path / "labels.csv"
+    rows = [f"{rel},{genre}" for rel, (_, _, genre) in VALID.items()]
+    rows += [f"{rel},rock" for rel in expected_rejects if rel != "unlabelled.wav"]
+    labels.write_text("path,genre\n" + "\n".join([*rows, "ghost.wav,pop"]) + "\n")
+
+    out = tmp_path / "out"
+    result = run_cli(
+        "--in", root, "--out", out, "--labels", labels, "--sample-rate", RATE, "--workers", 2,
+        "--clips-per-shard", 3,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"prepared {out}: train ") and lines[0].endswith(
+        f"clips at {RATE} Hz; {len(expected_rejects)} files rejected (see {out / REJECTED})"
+    )
+    assert "1 entries" in lines[1]  # ghost.wav
+
+    manifest = records.read_manifest(out)
+    assert manifest["tasks"] == {"genre": {"kind": "single", "classes": ["jazz", "pop", "rock"]}}
+    assert sum(s["clips"] for s in manifest["splits"].values()) == len(VALID)
+    assert manifest["rejected"] == len(expected_rejects)
+    found = clips(out)
+    assert set(found) == set(VALID)
+    for rel, (_, rec) in found.items():
+        expected = load_audio(root / rel, RATE)
+        np.testing.assert_array_equal(rec["audio"], np.round(expected * 32767).astype(np.int16))
+        assert rec["labels"] == {"genre": ["jazz", "pop", "rock"].index(VALID[rel][2])}
+        assert rec["sample_rate"] == RATE
+    seconds = sum(len(rec["audio"]) for _, rec in found.values()) / RATE
+    assert np.isclose(sum(s["seconds"] for s in manifest["splits"].values()), seconds)
+
+    rejected = [json.loads(line) for line in (out / REJECTED).read_text().splitlines()]
+    assert {os.path.relpath(r["path"], root): r["reason"] for r in rejected} == expected_rejects
+    assert all(r["detail"] for r in rejected)
+    assert not (out / STATE_DIR).exists() and not list(out.glob("*.partial"))
+
+    # One worker process or two: the same bytes.
+    serial = tmp_path / "serial"
+    prepare_folder(root, serial, labels_file=labels, sample_rate=RATE, clips_per_shard=3, progress=False)
+    assert digests(serial) == digests(out)
+
+
+# --- (b) killed mid-way, then run again -------------------------------------------------
+
+
+def test_killed_run_finishes_with_the_same_shards(tmp_path):
+    root = tmp_path / "music"
+    for i in range(48):
+        put(root / f"{i:02d}.wav", tone(RATE, 15.0, 200 + 17 * i), rate=RATE, subtype="PCM_16")
+    args = {"sample_rate": 22050, "clips_per_shard": 2}
+    whole = tmp_path / "whole"
+    reference = prepare_folder(root, whole, progress=False, **args)
+    total = len(digests(whole))
+
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "jaxmusic.cli", "prepare", "folder", "--in", str(root), "--out", str(out)]
+    cmd += ["--sample-rate", "22050", "--clips-per-shard", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while proc.poll() is None and time.time() < deadline:
+        if out.exists() and list(out.glob("*.array_record")):
+            proc.kill()
+            break
+        time.sleep(0.001)
+    proc.wait()
+    assert proc.returncode == -9, "prepare finished before it could be killed"
+    done = digests(out)
+    assert 1 <= len(done) < total and not (out / records.MANIFEST).exists()
+    # What the killed run finished is final; nothing else passes for a shard.
+    assert all(digests(whole)[name] == sha for name, sha in done.items())
+    mtimes = {name: (out / name).stat().st_mtime_ns for name in done}
+    refused = run_cli("--in", root, "--out", out, "--sample-rate", 16000, "--clips-per-shard", 2)
+    assert refused.returncode == 2 and "unfinished" in refused.stderr
+    # A stale partial file where a later shard goes must be written over, not trusted.
+    later = sorted(set(digests(whole)) - set(done))[-1]
+    (out / f"{later}.partial").write_bytes(b"half a shard" * 100)
+
+    result = run_cli("--in", root, "--out", out, "--sample-rate", 22050, "--clips-per-shard", 2)
+    assert result.returncode == 0, result.stderr
+    assert digests(out) == digests(whole)
+    assert all((out / name).stat().st_mtime_ns == mtimes[name] for name in done)
+    assert records.read_manifest(out)["splits"] == reference["splits"]
+    assert not list(out.glob("*.partial")) and not (out / STATE_DIR).exists()
+    # Complete now: the same command is a no-op, another one is refused.
+    assert run_cli("--in", root, "--out", out, "--sample-rate", 22050, "--clips-per-shard", 2).returncode == 0
+    refused = run_cli("--in", root, "--out", out, "--sample-rate", 16000)
+    assert refused.returncode == 2 and "another --out" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+
+
+# --- (c) labels, splits and captions ----------------------------------------------------
+
+NAMES = [f"{g}/{i}.wav" for g in ("folk", "metal") for i in range(6)]
+
+
+def small_folder(root, names=NAMES):
+    for i, rel in enumerate(names):
+        put(root / rel, tone(8000, 0.6, 300 + 40 * i), rate=8000)
+    return root
+
+
+def test_labels_csv_kinds_splits_and_captions(tmp_path):
+    root = small_folder(tmp_path / "music")
+    csv_rows = ["path,genre,tags,bpm,year:single,split"]
+    for i, rel in enumerate(NAMES):
+        tags = "calm;acoustic" if rel.startswith("folk") else "loud"
+        split = ("train", "valid", "test")[i % 3] if i < 6 else ""
+        csv_rows.append(f"{rel},{rel.split('/')[0]},{tags},{90 + i},{(2, 10, 1)[i % 3]},{split}")
+    (tmp_path / "labels.csv").write_text("\n".join(csv_rows) + "\n")
+    captions = [{"path": rel, "caption": f"clip number {i}"} for i, rel in enumerate(NAMES)]
+    (tmp_path / "captions.jsonl").write_text("".join(json.dumps(c) + "\n" for c in captions))
+
+    out = tmp_path / "out"
+    manifest = prepare_folder(
+        root,
+        out,
+        labels_file=str(tmp_path / "labels.csv"),
+        captions_file=str(tmp_path / "captions.jsonl"),
+        sample_rate=8000,
+        seed=5,
+        progress=False,
+    )
+    assert manifest["tasks"] == {
+        "genre": {"kind": "single", "classes": ["folk", "metal"]},
+        "tags": {"kind": "multi", "classes": ["acoustic", "calm", "loud"]},
+        "bpm": {"kind": "regression"},
+        "year": {"kind": "single", "classes": ["1", "2", "10"]},  # numeric classes sort as numbers
+    }
+    found = clips(out)
+    assert set(found) == set(NAMES) and manifest["rejected"] == 0
+    for i, rel in enumerate(NAMES):
+        split, rec = found[rel]
+        folk = rel.startswith("folk")
+        assert rec["labels"] == {
+            "genre": 0 if folk else 1,
+            "tags": [0, 1] if folk else [2],
+            "bpm": 90.0 + i,
+            "year": {2: 1, 10: 2, 1: 0}[(2, 10, 1)[i % 3]],
+        }
+        assert rec["caption"] == f"clip number {i}"
+        # Rows with a split keep it; the others get the seeded one.
+        assert split == (
+            ("train", "valid", "test")[i % 3] if i < 6 else assign_split(rel, 5, (0.8, 0.1, 0.1))
+        )
+
+
+def test_labels_json_matches_csv(tmp_path):
+    root = small_folder(tmp_path / "music")
+    table = {
+        rel: {"genre": rel.split("/")[0], "mood": ["dark", "slow"] if i % 2 else "bright;fast"}
+        for i, rel in enumerate(NAMES)
+    }
+    table[NAMES[0]]["score"] = 0.5  # one value only: the others lack it
+    (tmp_path / "labels.json").write_text(json.dumps(table))
+    manifest = prepare_folder(
+        root, tmp_path / "out", labels_file=str(tmp_path / "labels.json"), sample_rate=8000, progress=False
+    )
+    assert manifest["tasks"]["genre"]["kind"] == "single"
+    assert manifest["tasks"]["mood"] == {"kind": "multi", "classes": ["bright", "dark", "fast", "slow"]}
+    assert manifest["tasks"]["score"] == {"kind": "regression"}
+    # Every clip must carry every task: the eleven without a score are rejected.
+    found = clips(tmp_path / "out")
+    assert set(found) == {NAMES[0]}
+    assert found[NAMES[0]][1]["labels"] == {"genre": 0, "mood": [0, 2], "score": 0.5}
+    rejected = [json.loads(line) for line in (tmp_path / "out" / REJECTED).read_text().splitlines()]
+    assert {r["reason"] for r in rejected} == {"unlabelled"} and len(rejected) == 11
+    assert all("score" in r["detail"] for r in rejected)
+
+
+def test_seeded_split_does_not_depend_on_listing_order(tmp_path):
+    root = small_folder(tmp_path / "music")
+    items = [Item(str(root / rel), rel, {}) for rel in NAMES]
+    kw = {"name": "t", "tasks": {}, "sample_rate": 8000, "seed": 3, "progress": False, "clips_per_shard": 4}
+    a = prepare_items(items, tmp_path / "a", **kw)
+    b = prepare_items(items[::-1], tmp_path / "b", **kw)
+    assert digests(tmp_path / "a") == digests(tmp_path / "b") and a["splits"] == b["splits"]
+    # A clip keeps its split when other files come and go.
+    c = prepare_items(items[::2], tmp_path / "c", **kw)
+    split_of = {rid: split for rid, (split, _) in clips(tmp_path / "a").items()}
+    assert all(split_of[rid] == split for rid, (split, _) in clips(tmp_path / "c").items())
+    assert sum(s["clips"] for s in c["splits"].values()) == 6
+    # Another seed, another split (with 12 clips, some clip moves).
+    d = prepare_items(items, tmp_path / "d", **{**kw, "seed": 4})
+    assert d["splits"] != a["splits"] or digests(tmp_path / "d") != digests(tmp_path / "a")
+
+
+def test_items_are_checked_before_anything_is_written(tmp_path):
+    path = str(small_folder(tmp_path / "music", ["x.wav"]) / "x.wav")
+    tasks = {"genre": {"kind": "single", "classes": ["a", "b"]}, "tags": {"kind": "multi", "classes": ["t"]}}
+    bad = [
+        Item(path, "x", {"genre": 2, "tags": []}),  # index out of range
+        Item(path, "x", {"genre": 0, "tags": 0}),  # multi-label needs a list
+        Item(path, "x", {"mood": 0}),  # unknown task
+        Item(path, "x", {"genre": 0, "tags": []}, split="dev"),
+    ]
+    for item in bad:
+        with pytest.raises(PrepareError):
+            prepare_items([item], tmp_path / "out", name="t", tasks=tasks, sample_rate=8000, progress=False)
+    with pytest.raises(PrepareError, match="unique"):
+        prepare_items([Item(path, "x", {})] * 2, tmp_path / "out", name="t", tasks={}, sample_rate=8000)
+    assert not (tmp_path / "out").exists()
+
+
+def test_refuses_shards_it_did_not_plan(tmp_path):
+    root = small_folder(tmp_path / "music")
+    out = tmp_path / "out"
+    prepare_folder(root, out, sample_rate=8000, progress=False)
+    assert prepare_folder(root, out, sample_rate=8000, progress=False) == records.read_manifest(out)
+    with pytest.raises(FileExistsError, match="another --out"):
+        prepare_folder(root, out, sample_rate=8000, seed=1, progress=False)
+    (out / records.MANIFEST).unlink()
+    with pytest.raises(FileExistsError, match="no manifest"):
+        prepare_folder(root, out, sample_rate=8000, progress=False)
+
+
+def test_cli_reports_a_bad_labels_file_in_one_line(tmp_path):
+    root = small_folder(tmp_path / "music", ["x.wav"])
+    (tmp_path / "labels.csv").write_text("file,genre\nx.wav,rock\n")
+    result = run_cli("--in", root, "--out", tmp_path / "out", "--labels", tmp_path / "labels.csv")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"jaxmusic: error: {tmp_path / 'labels.csv'}: a labels CSV needs a header row with a 'path' column"
+    ]
