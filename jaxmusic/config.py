@@ -62,6 +62,19 @@ def base_config() -> ml_collections.ConfigDict:
     c.augment.filter_p = 0.8
     c.augment.lowpass_hz = (2200.0, 4000.0)
     c.augment.highpass_hz = (200.0, 1200.0)
+    # CLMR's last three transforms, off by default (configs/clmr_samplecnn.py turns
+    # them on): at 0 they are not even compiled, so such a config augments as before.
+    c.augment.delay_p = 0.0
+    c.augment.delay_ms = (200.0, 500.0)  # lag drawn from low, low + step, ..., high
+    c.augment.delay_step_ms = 50.0
+    c.augment.delay_volume = 0.5
+    c.augment.pitch_p = 0.0
+    c.augment.pitch_semitones = (-7.0, 7.0)
+    c.augment.reverb_p = 0.0
+    # sox reverb's parameters, each in 0-100 (see jaxmusic/augment.py: reverb).
+    c.augment.reverb_reverberance = (0.0, 100.0)
+    c.augment.reverb_damping = (0.0, 100.0)
+    c.augment.reverb_room_size = (0.0, 100.0)
 
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = "adam"
