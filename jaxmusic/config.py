@@ -35,6 +35,13 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.worker_buffer_size = 2
     c.data.read_threads = 4
     c.data.shuffle_seed = 0
+    # Limited-data training subset (jaxmusic/data/subsets.py): "full", "minutes:M" or
+    # "per_class:TASK:K" over `budget_classes` (the limited-data paper's MTAT genres).
+    c.data.budget = "full"
+    c.data.budget_seed = 0
+    c.data.budget_classes = (
+        "classical", "techno", "electronic", "rock", "indian", "opera", "pop", "new age", "country", "choral",
+    )  # fmt: skip
 
     c.synth = ml_collections.ConfigDict()
     c.synth.clips = 800

@@ -29,12 +29,10 @@ def test_clmr_config_has_the_paper_values():
     assert (c.synth.sample_rate, c.data.crop_samples, c.batch_size) == (22050, 59049, 48)
     assert (c.optimizer.name, c.optimizer.learning_rate) == ("adam", 3e-4)
     assert (c.objective.projector_dims, c.objective.temperature) == ((512, 64), 0.5)
-    assert (c.augment.polarity_p, c.augment.noise_p, c.augment.gain_p, c.augment.filter_p) == (
-        0.8,
-        0.01,
-        0.3,
-        0.8,
-    )
+    augment = c.augment
+    assert (augment.polarity_p, augment.noise_p, augment.gain_p, augment.filter_p) == (0.8, 0.01, 0.3, 0.8)
+    assert (augment.delay_p, augment.pitch_p, augment.reverb_p) == (0.3, 0.6, 0.6)
+    assert augment.pitch_semitones == (-7.0, 7.0) and augment.delay_ms == (200.0, 500.0)
 
 
 def test_overrides_are_typed():
@@ -99,6 +97,27 @@ def test_batch_that_does_not_divide_fails_before_compiling(tiny_data, tmp_path, 
     assert "\n" not in str(e.value)
     assert compiles.events == []
     assert not (tmp_path / "checkpoints").exists()
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("budget", "minutes:999", "data.budget: budget minutes:999 exceeds"),
+        ("budget", "weeks:2", "unknown budget 'weeks:2'"),
+        ("augment", 1.5, "augment: "),
+    ],
+)
+def test_bad_budget_or_augmentation_fails_before_compiling(
+    tiny_data, tmp_path, compiles, key, value, message
+):
+    c = tiny_config(tiny_data)
+    if key == "budget":
+        c.data.budget = value
+    else:
+        c.augment.pitch_p = value
+    with pytest.raises(ConfigError, match=message):
+        train_and_evaluate(c, tmp_path)
+    assert compiles.events == []
 
 
 def test_crop_that_does_not_fit_the_encoder_fails_before_compiling(tiny_data, tmp_path, compiles):

@@ -1,3 +1,4 @@
+import json
 import signal
 import time
 from pathlib import Path
@@ -6,6 +7,7 @@ import numpy as np
 import pytest
 from conftest import TINY_CLI, start_cli, tiny_config
 
+from jaxmusic.data.subsets import select
 from jaxmusic.train.checkpoint import ResumeError
 from jaxmusic.train.metrics_log import read_metrics
 from jaxmusic.train.trainer import TrainingDiverged, train_and_evaluate
@@ -26,6 +28,17 @@ def test_one_and_four_devices_agree(tiny_data, tmp_path):
     one, four = np.array(list(runs[1].values())), np.array(list(runs[4].values()))
     np.testing.assert_allclose(four, one, rtol=1e-5)
     assert one[0] != one[-1]  # it is actually training
+
+
+def test_a_budget_trains_on_its_subset_and_is_recorded(tiny_data, tmp_path):
+    c = tiny_config(tiny_data)
+    c.data.budget = "minutes:0.1"  # 6 s: six of the 28 one-second training clips
+    c.data.budget_seed = 3
+    c.total_steps = 1
+    train_and_evaluate(c, tmp_path)
+    budget = json.loads((tmp_path / "budget.json").read_text())
+    assert budget["budget"] == "minutes:0.1" and budget["clips"] == 6 and budget["minutes"] == 0.1
+    assert budget == select(tiny_data, "train", "minutes:0.1", seed=3)
 
 
 def test_nan_loss_stops_with_one_line_and_keeps_good_checkpoints(tiny_data, tmp_path):

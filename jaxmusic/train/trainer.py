@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from jaxmusic.augment import AugmentSpec, augment_batch
 from jaxmusic.config import ConfigError, validate
-from jaxmusic.data import records
+from jaxmusic.data import records, subsets
 from jaxmusic.data.pipeline import train_dataset
 from jaxmusic.data.sources import read_manifest
 from jaxmusic.models.build import input_hop
@@ -71,10 +71,11 @@ class TrainingDiverged(RuntimeError):
     """The loss stopped being finite."""
 
 
-def check_config(config: ml_collections.ConfigDict) -> dict[str, Any]:
+def check_config(config: ml_collections.ConfigDict) -> tuple[AugmentSpec, dict | None]:
     """Every check that can fail on bad input, before anything is compiled.
 
-    Returns the dataset manifest.
+    Returns the augmentation spec and the limited-data budget's selection (None for
+    the full split).
     """
     validate(config)
     hop = input_hop(config.model)
@@ -90,7 +91,21 @@ def check_config(config: ml_collections.ConfigDict) -> dict[str, Any]:
             raise ConfigError(f"{key} must be >= 1, got {config[key]}")
     if not config.data.dir:
         raise ConfigError("data.dir is empty: prepare a dataset first (see `jaxmusic prepare --help`)")
-    return read_manifest(config.data.dir)
+    manifest = read_manifest(config.data.dir)
+    try:
+        spec = AugmentSpec.from_config(config.augment, manifest["sample_rate"])
+    except ValueError as e:
+        raise ConfigError(f"augment: {e}") from None
+    budget = None
+    if config.data.budget != "full":
+        try:
+            budget = subsets.select(
+                config.data.dir, config.data.train_split, config.data.budget,
+                config.data.budget_seed, tuple(config.data.budget_classes),
+            )  # fmt: skip
+        except ValueError as e:
+            raise ConfigError(f"data.budget: {e}") from None
+    return spec, budget
 
 
 class _Preempted:
@@ -119,7 +134,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     """Train from scratch or resume from `workdir`; returns the final metrics and step."""
     workdir = Path(workdir)
     # --- checks (before any compilation) ---
-    manifest = check_config(config)
+    spec, budget = check_config(config)
     mesh = make_mesh(tuple(config.mesh_shape))
     local_batch = check_batch(config.batch_size, mesh)
 
@@ -136,13 +151,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         worker_count=config.data.worker_count,
         worker_buffer_size=config.data.worker_buffer_size,
         read_threads=config.data.read_threads,
+        indices=None if budget is None else budget["indices"],
     )
     data_iter = iter(dataset)
     data_sharding = batch_sharding(mesh)
 
     # --- model, optimizer, state ---
     objective, tx, init_state = state_factory(config)
-    spec = AugmentSpec.from_config(config.augment, manifest["sample_rate"])
     init_key, step_key = jax.random.split(jax.random.PRNGKey(config.seed))
 
     # --- sharding: state replicated, batch split over 'data' ---
@@ -166,7 +181,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     if restored is not None:
         state = restored
     start_step = int(state["step"])
-    records.write_json_atomic(workdir / "config.json", config.to_dict())
+    if jax.process_index() == 0:
+        records.write_json_atomic(workdir / "config.json", config.to_dict())
+        if budget is not None:
+            records.write_json_atomic(workdir / "budget.json", budget)
 
     # --- loop ---
     log = MetricsLog(workdir)
