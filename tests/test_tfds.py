@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from jaxmusic.data import records
 from jaxmusic.data.pipeline import train_dataset
@@ -34,3 +35,12 @@ def test_prepared_dataset_round_trips_through_tfds(tiny_data, tmp_path):
     np.testing.assert_array_equal(back["audio"], first["audio"])
     batch = next(iter(train_dataset(spec, "train", batch_size=4, crop_samples=729, num_views=2, seed=0)))
     assert batch["views"].shape == (4, 2, 729)
+
+
+def test_tfds_name_resolves_in_the_tfds_data_dir(tiny_data, tmp_path, monkeypatch):
+    folder = build_tfds(tiny_data, tmp_path)
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))
+    assert read_manifest(f"tfds:{folder.parent.name}")["splits"]["valid"]["clips"] == 6
+    assert read_manifest(f"tfds:{folder.parent.name}/1.0.0")["name"] == folder.parent.name
+    with pytest.raises(records.RecordError, match="no TFDS dataset"):
+        read_manifest("tfds:not_there")

@@ -6,8 +6,9 @@ Two directions, both in TFDS's array_record format (the one TFDS reads without T
   a TFDS dataset (`tfds_dir/jaxmusic_NAME/1.0.0`), readable with
   `tfds.builder_from_directory(path).as_data_source(split)`.
 - `TfdsSplit` / `tfds_manifest`: a TFDS array_record dataset the user already has is
-  read as a jaxmusic dataset: pass `--config.data.dir=tfds:PATH` (PATH is the dataset's
-  version folder, e.g. ~/tensorflow_datasets/my_music/1.0.0).
+  read as a jaxmusic dataset: pass `--config.data.dir=tfds:NAME` (found in
+  $TFDS_DATA_DIR or ~/tensorflow_datasets, newest version) or `tfds:PATH` to a version
+  folder, e.g. ~/tensorflow_datasets/my_music/1.0.0.
 
 TFDS's `Audio` feature needs TensorFlow to construct, so audio is stored as an int16
 `Tensor(shape=(None,))` with the sample rate in the dataset's metadata; a dataset read
@@ -18,6 +19,7 @@ tensors, regression targets float32 scalars (TFDS serialises floats as float32).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -104,14 +106,32 @@ def build_tfds(data_dir: str | Path, tfds_dir: str | Path) -> Path:
     return Path(builder.data_dir)
 
 
+def resolve(spec: str) -> Path:
+    """The version folder of `spec`: a path to it, or NAME[/VERSION] in TFDS's data dir
+    ($TFDS_DATA_DIR, else ~/tensorflow_datasets), the newest version when none is given."""
+    folder = Path(spec).expanduser()
+    if (folder / "dataset_info.json").is_file():
+        return folder
+    root = Path(os.environ.get("TFDS_DATA_DIR", "~/tensorflow_datasets")).expanduser()
+    named = root / spec
+    if (named / "dataset_info.json").is_file():
+        return named
+    versions = sorted(
+        (v for v in named.glob("*") if (v / "dataset_info.json").is_file()),
+        key=lambda v: tuple(int(x) for x in v.name.split(".") if x.isdigit()),
+    )
+    if not versions:
+        raise records.RecordError(
+            f"{PREFIX}{spec}: no TFDS dataset there or in {root} (give the version folder holding "
+            "dataset_info.json, or NAME with TFDS_DATA_DIR set)"
+        )
+    return versions[-1]
+
+
 def _builder(path: str):
     import tensorflow_datasets as tfds
 
-    folder = Path(path).expanduser()
-    if not (folder / "dataset_info.json").is_file():
-        raise records.RecordError(
-            f"{PREFIX}{path}: no TFDS dataset there (want the version folder holding dataset_info.json)"
-        )
+    folder = resolve(path)
     builder = tfds.builder_from_directory(str(folder))
     if builder.info.file_format.value != "array_record":
         raise records.RecordError(
