@@ -31,7 +31,10 @@ setup(
         "importlib-resources>=6",  # needed by tfds builders, not declared by tfds
     ],
     extras_require={
-        "test": ["pytest>=8,<10", "pytest-xdist>=3.5,<4", "portpicker>=1.6", "ruff>=0.6"],
+        # PyTorch only reads released checkpoints (`jaxmusic convert`); never needed to train.
+        "convert": ["torch>=2.4"],
+        # Pinned in the tests so that an install never pulls a multi-GB CUDA build.
+        "test": ["pytest>=8,<10", "pytest-xdist>=3.5,<4", "portpicker>=1.6", "ruff>=0.6", "torch==2.13.0"],
     },
     entry_points={"console_scripts": ["jaxmusic=jaxmusic.cli:main"]},
 )

@@ -28,7 +28,7 @@ from reference_clmr_pipeline import load_pair
 
 from jaxmusic import config as config_lib
 from jaxmusic.augment import AugmentSpec, augment_batch
-from jaxmusic.data.pipeline import train_dataset
+from jaxmusic.data.pipeline import Inputs, train_dataset
 
 RATE, CROP, BATCH = 22050, 59049, 48
 
@@ -57,15 +57,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         paths, prepared = make_corpus(Path(tmp), args.clips, 30.0, RATE)
 
-        ds = train_dataset(prepared, "train", batch_size=BATCH, crop_samples=CROP, num_views=2, seed=0,
+        ds = train_dataset(prepared, "train", batch_size=BATCH, crop_samples=CROP, inputs=Inputs(), seed=0,
                            worker_count=args.workers)  # fmt: skip
         it = iter(ds)
         augment = jax.jit(lambda v, k: augment_batch(v.astype(jnp.float32) / 32768.0, k, spec))
-        jax.block_until_ready(augment(jnp.asarray(next(it)["views"]), jax.random.PRNGKey(0)))  # compile
+        jax.block_until_ready(augment(jnp.asarray(next(it)["audio"]), jax.random.PRNGKey(0)))  # compile
 
         def ours() -> None:
             for step in range(args.batches):
-                views = jax.device_put(next(it)["views"])
+                views = jax.device_put(next(it)["audio"])
                 jax.block_until_ready(augment(views, jax.random.PRNGKey(step)))
 
         ours_rate = measure(ours, args.batches * BATCH)

@@ -1,4 +1,4 @@
-"""`jaxmusic <command>`: prepare, train, embed, probe, quickstart.
+"""`jaxmusic <command>`: prepare, train, convert, embed, probe, quickstart.
 
 Errors a user can fix (a bad config key, a batch that does not divide, a missing
 dataset, a diverged loss) end the command with one line on stderr and exit code 2.
@@ -78,6 +78,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--seed", type=int, default=0)
 
+    v = sub.add_parser("convert", help="turn released weights into a checkpoint that `embed` takes")
+    v_sub = v.add_subparsers(dest="source", required=True)
+    vc = v_sub.add_parser(
+        "clmr",
+        help="CLMR's PyTorch SampleCNN checkpoints (Lightning .ckpt or a state dict); needs torch",
+        description="Reads the checkpoint with torch.load(weights_only=True): no code from the file runs. "
+        "Then: jaxmusic embed --config configs/clmr_samplecnn.py --workdir OUT --config.data.dir=DATA --out EMB",
+    )
+    vc.add_argument("--in", dest="in_path", required=True, help="CLMR checkpoint file")
+    vc.add_argument("--out", required=True, help="new folder for the jaxmusic checkpoint and its config")
+    vc.add_argument("--config", default="configs/clmr_samplecnn.py", help="the config describing the encoder")
+
     q = sub.add_parser("quickstart", help="the whole pipeline on synthetic music, on a CPU, in minutes")
     q.add_argument("--workdir", default="jaxmusic-quickstart")
     q.add_argument("--config", default="configs/quickstart.py")
@@ -95,15 +107,17 @@ def _split_overrides(rest: list[str]) -> list[str]:
 def _match_training(config, workdir: Path):
     """Embed the data a run trained on, with the encoder it trained: take `data.dir` from
     the run's saved config when none is given, and refuse a different model."""
-    import json
+    from jaxmusic.train.checkpoint import changed_keys, saved_config
 
-    saved_path = workdir / "config.json"
-    if not saved_path.is_file():
-        raise ConfigError(f"{workdir} has no config.json: is it a training workdir?")
-    saved = json.loads(saved_path.read_text())
-    model = {k: list(v) if isinstance(v, tuple) else v for k, v in config.model.to_dict().items()}
-    if model != saved["model"]:
-        raise ConfigError(f"--config's model differs from the one trained in {workdir}: use the same config")
+    try:
+        saved = saved_config(workdir)
+    except FileNotFoundError as e:
+        raise ConfigError(str(e)) from None
+    changed = changed_keys(saved.get("model", {}), config.model.to_dict())
+    if changed:
+        raise ConfigError(
+            f"--config's model differs from the one in {workdir} ({', '.join(changed[:3])}): use the same config"
+        )
     if not config.data.dir:
         config.data.dir = saved["data"]["dir"]
     return config
@@ -166,6 +180,13 @@ def run(argv: list[str]) -> int:
         run_probes(args.embeddings, args.out, tasks=args.tasks, seed=args.seed)
         return 0
 
+    if args.command == "convert":
+        from jaxmusic.convert.clmr import convert_clmr
+
+        out = convert_clmr(args.in_path, args.out, config_lib.load(args.config, _split_overrides(rest)))
+        print(f"wrote {out}; embed it with --workdir {out}")
+        return 0
+
     if args.command == "quickstart":
         _split_overrides(rest)
         from jaxmusic.quickstart import quickstart
@@ -206,6 +227,7 @@ def run(argv: list[str]) -> int:
 
 def main() -> None:
     """Console entry point."""
+    from jaxmusic.convert.clmr import ConvertError
     from jaxmusic.data.prepare_folder import PrepareError
     from jaxmusic.data.records import RecordError
     from jaxmusic.train.checkpoint import ResumeError
@@ -215,6 +237,7 @@ def main() -> None:
         sys.exit(run(sys.argv[1:]))
     except (
         ConfigError,
+        ConvertError,
         RecordError,
         PrepareError,
         ResumeError,

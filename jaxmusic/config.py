@@ -20,7 +20,16 @@ class ConfigError(ValueError):
 
 
 def base_config() -> ml_collections.ConfigDict:
-    """All keys a jaxmusic config may hold, with defaults for a small CPU run."""
+    """All keys a jaxmusic config may hold, with defaults for a small CPU run.
+
+    `model` and `objective` hold one sub-section per registered encoder and objective
+    (`model.samplecnn.*`, `objective.simclr.*`, ...), so each plug-in declares its own
+    keys and the schema stays closed as the zoo grows.
+    """
+    # The registries import models and objectives, which import this module.
+    from jaxmusic.models.registry import model_config
+    from jaxmusic.objectives.registry import objective_config
+
     c = ml_collections.ConfigDict()
     c.seed = 0
 
@@ -29,8 +38,7 @@ def base_config() -> ml_collections.ConfigDict:
     # music described by `synth`, prepared under the workdir on first use.
     c.data.dir = ""
     c.data.train_split = "train"
-    c.data.crop_samples = 6561  # must match the encoder's input length
-    c.data.num_views = 2
+    c.data.crop_samples = 59049  # a length the encoder takes (see models/registry.py)
     c.data.worker_count = 0  # Grain multiprocess workers; 0 reads in the main process
     c.data.worker_buffer_size = 2
     c.data.read_threads = 4
@@ -49,16 +57,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.synth.sample_rate = 8000
     c.synth.duration_s = 5.0
 
-    c.model = ml_collections.ConfigDict()
-    c.model.name = "samplecnn"
-    c.model.first_channels = 128
-    c.model.block_channels = (128, 128, 256, 256, 256, 256, 256, 256, 512)
-    c.model.final_channels = 512
-
-    c.objective = ml_collections.ConfigDict()
-    c.objective.name = "simclr"
-    c.objective.projector_dims = (512, 64)
-    c.objective.temperature = 0.5
+    c.model = model_config()
+    c.objective = objective_config()
 
     c.augment = ml_collections.ConfigDict()
     c.augment.polarity_p = 0.8
@@ -84,10 +84,21 @@ def base_config() -> ml_collections.ConfigDict:
     c.augment.reverb_room_size = (0.0, 100.0)
 
     c.optimizer = ml_collections.ConfigDict()
-    c.optimizer.name = "adam"
-    c.optimizer.learning_rate = 3e-4
+    c.optimizer.name = "adam"  # adam (CLMR), adamw, lars, sgd
+    c.optimizer.learning_rate = 3e-4  # the peak, after warm-up
     c.optimizer.weight_decay = 0.0
-    c.optimizer.warmup_steps = 0
+    # Weight decay spares biases and normalisation scales (every parameter with fewer
+    # than two dimensions) unless this is True.
+    c.optimizer.decay_norms_and_biases = False
+    c.optimizer.momentum = 0.9  # lars and sgd
+    c.optimizer.warmup_steps = 0  # linear warm-up from 0
+    c.optimizer.schedule = "constant"  # after warm-up: constant or cosine
+    c.optimizer.decay_steps = 0  # cosine length after warm-up; 0: up to total_steps
+    c.optimizer.end_learning_rate_factor = 0.0  # cosine ends at this fraction of the peak
+    c.optimizer.clip_grad_norm = 0.0  # clip the global gradient norm to this; 0: off
+    # The global batch is split into this many micro-batches whose gradients are
+    # averaged: the update of one batch_size batch with 1/k of its activation memory.
+    c.optimizer.accumulation_steps = 1
 
     c.batch_size = 48  # global, over all devices and processes
     c.total_steps = 1000
@@ -97,6 +108,14 @@ def base_config() -> ml_collections.ConfigDict:
     c.keep_checkpoints = 3
     c.async_checkpointing = True
     c.progress_bar = True
+
+    # Evaluation during training: the objective's validation loss (and task metric)
+    # over `split`, every `every_steps` steps (0: never).
+    c.eval = ml_collections.ConfigDict()
+    c.eval.every_steps = 0
+    c.eval.split = "valid"
+    c.eval.batch_size = 0  # global; 0: batch_size
+    c.eval.seed = 0  # crops of the validation windows, the same at every evaluation
 
     c.embed = ml_collections.ConfigDict()
     c.embed.batch_size = 64
@@ -219,3 +238,28 @@ def _parse(raw: str, current: object, key: str) -> object:
     if current is not None and not _same_kind(current, value):
         raise ConfigError(f"config key '{key}' must be {type(current).__name__}, got {raw!r}")
     return value
+
+
+def runlocal(c: ml_collections.ConfigDict, crop_samples: int) -> ml_collections.ConfigDict:
+    """Shrink a paper config's data and schedule to a CPU-minutes `:runlocal` run on the
+    built-in synthetic music (8 kHz); the config then narrows its own encoder."""
+    c.data.dir = ""
+    c.data.worker_count = 0
+    c.data.crop_samples = crop_samples
+    c.synth.sample_rate = 8000
+    c.synth.clips = 240
+    c.synth.duration_s = 4.0
+    c.batch_size = 16
+    c.total_steps = 30
+    c.log_every_steps = 5
+    c.checkpoint_every_steps = 30
+    c.eval.every_steps = 15 if c.eval.every_steps else 0
+    c.eval.batch_size = 16
+    return c
+
+
+def runlocal_logmel(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """`runlocal` for a log-mel encoder: 2-s crops, a 32-bin log-mel of 8 kHz audio."""
+    runlocal(c, crop_samples=16000)
+    c.model.logmel.update(sample_rate=8000, n_fft=256, hop_length=128, n_mels=32, f_max=4000.0)
+    return c

@@ -34,10 +34,10 @@ def tiny_config(data_dir: str):
     c = base_config()
     c.data.dir = data_dir
     c.data.crop_samples = 729
-    c.model.first_channels = 8
-    c.model.block_channels = (8, 8, 16)
-    c.model.final_channels = 16
-    c.objective.projector_dims = (16, 8)
+    c.model.samplecnn.first_channels = 8
+    c.model.samplecnn.block_channels = (8, 8, 16)
+    c.model.samplecnn.final_channels = 16
+    c.objective.simclr.projector_dims = (16, 8)
     c.batch_size = 8
     c.total_steps = 5
     c.log_every_steps = 1
@@ -52,10 +52,10 @@ def tiny_config(data_dir: str):
 # that run the `jaxmusic` command in subprocesses.
 TINY_CLI = [
     "--config.data.crop_samples=729",
-    "--config.model.first_channels=8",
-    "--config.model.block_channels=(8,8,16)",
-    "--config.model.final_channels=16",
-    "--config.objective.projector_dims=(16,8)",
+    "--config.model.samplecnn.first_channels=8",
+    "--config.model.samplecnn.block_channels=(8,8,16)",
+    "--config.model.samplecnn.final_channels=16",
+    "--config.objective.simclr.projector_dims=(16,8)",
     "--config.optimizer.learning_rate=0.0003",
     "--config.batch_size=8",
     "--config.progress_bar=False",

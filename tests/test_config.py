@@ -21,14 +21,14 @@ from jaxmusic.train.trainer import train_and_evaluate
 )
 def test_shipped_configs_load(spec):
     c = config_lib.load(spec)
-    assert c.data.crop_samples % 3 ** (len(c.model.block_channels) + 1) == 0
+    assert c.data.crop_samples % 3 ** (len(c.model.samplecnn.block_channels) + 1) == 0
 
 
 def test_clmr_config_has_the_paper_values():
     c = config_lib.load("configs/clmr_samplecnn.py")
     assert (c.synth.sample_rate, c.data.crop_samples, c.batch_size) == (22050, 59049, 48)
     assert (c.optimizer.name, c.optimizer.learning_rate) == ("adam", 3e-4)
-    assert (c.objective.projector_dims, c.objective.temperature) == ((512, 64), 0.5)
+    assert (c.objective.simclr.projector_dims, c.objective.simclr.temperature) == ((512, 64), 0.5)
     augment = c.augment
     assert (augment.polarity_p, augment.noise_p, augment.gain_p, augment.filter_p) == (0.8, 0.01, 0.3, 0.8)
     assert (augment.delay_p, augment.pitch_p, augment.reverb_p) == (0.3, 0.6, 0.6)
@@ -41,10 +41,12 @@ def test_overrides_are_typed():
         [
             "--config.batch_size=16",
             "--config.optimizer.learning_rate=1",
-            "--config.model.block_channels=(8,8)",
+            "--config.model.samplecnn.block_channels=(8,8)",
         ],
     )
-    assert c.batch_size == 16 and c.optimizer.learning_rate == 1.0 and c.model.block_channels == (8, 8)
+    assert (
+        c.batch_size == 16 and c.optimizer.learning_rate == 1.0 and c.model.samplecnn.block_channels == (8, 8)
+    )
 
 
 @pytest.mark.parametrize(
@@ -123,7 +125,7 @@ def test_bad_budget_or_augmentation_fails_before_compiling(
 def test_crop_that_does_not_fit_the_encoder_fails_before_compiling(tiny_data, tmp_path, compiles):
     c = tiny_config(tiny_data)
     c.data.crop_samples = 700
-    with pytest.raises(ConfigError, match="multiple of 81"):
+    with pytest.raises(ConfigError, match="multiples of 81"):
         train_and_evaluate(c, tmp_path)
     assert compiles.events == []
 

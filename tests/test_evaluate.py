@@ -82,7 +82,15 @@ def test_embed_takes_the_trained_runs_data_and_refuses_another_model(tiny_data, 
     meta = json.loads((tmp_path / "emb" / "embeddings.json").read_text())
     assert meta["data_dir"] == tiny_data and meta["encoder"].endswith("step 1")
     proc = subprocess.run(
-        [sys.executable, "-m", "jaxmusic.cli", *args, "--config.model.final_channels=32", "--out", "x"],
+        [
+            sys.executable,
+            "-m",
+            "jaxmusic.cli",
+            *args,
+            "--config.model.samplecnn.final_channels=32",
+            "--out",
+            "x",
+        ],
         capture_output=True,
         text=True,
     )

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from jaxmusic.evaluate import metrics
+from jaxmusic import metrics
 
 SEEDS = range(40)
 

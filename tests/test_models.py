@@ -15,7 +15,7 @@ def test_clmr_samplecnn_has_the_published_parameter_count():
     variables = jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), jnp.zeros((1, 59049)), train=False))
     assert count(variables["params"]) == 2_368_512
     out = jax.eval_shape(lambda v: model.apply(v, jnp.zeros((2, 59049)), train=False), variables)
-    assert out.shape == (2, 512)
+    assert out["pooled"].shape == (2, 512) and out["frames"].shape == (2, 1, 512)
 
 
 def test_tiny_variant_runs_and_averages_leftover_frames():
@@ -23,7 +23,9 @@ def test_tiny_variant_runs_and_averages_leftover_frames():
     x = jax.random.normal(jax.random.PRNGKey(0), (3, 27 * 3))
     variables = model.init(jax.random.PRNGKey(1), x, train=False)
     y, updates = model.apply(variables, x, train=True, mutable=["batch_stats"])
-    assert y.shape == (3, 8) and np.all(np.isfinite(y))
+    assert y["pooled"].shape == (3, 8) and np.all(np.isfinite(y["pooled"]))
+    assert y["frames"].shape == (3, 3, 8)  # 81 samples = 3 receptive fields
+    np.testing.assert_allclose(y["pooled"], y["frames"].mean(axis=1), rtol=1e-6)
     assert "batch_stats" in updates
 
 

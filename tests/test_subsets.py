@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from jaxmusic.data import records
-from jaxmusic.data.pipeline import train_dataset
+from jaxmusic.data.pipeline import Inputs, train_dataset
 from jaxmusic.data.prepare import prepare_synth
 from jaxmusic.data.sources import open_split
 from jaxmusic.data.subsets import select, split_index
@@ -54,10 +54,10 @@ def test_per_class_budgets_take_k_single_class_clips_per_class(data):
 def test_the_pipeline_reads_only_the_budget(data):
     pick = select(data, "train", "minutes:1", seed=0)
     allowed = {records.decode_audio(r).tobytes() for r in _records(data, pick["indices"])}
-    it = iter(train_dataset(data, "train", batch_size=4, crop_samples=24000, num_views=1, seed=0,
+    it = iter(train_dataset(data, "train", batch_size=4, crop_samples=24000, inputs=Inputs(num_views=1), seed=0,
                             indices=pick["indices"]))  # fmt: skip
     for _ in range(10):
-        for view in next(it)["views"][:, 0]:
+        for view in next(it)["audio"][:, 0]:
             assert view.tobytes() in allowed
 
 

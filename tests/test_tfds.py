@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from jaxmusic.data import records
-from jaxmusic.data.pipeline import train_dataset
+from jaxmusic.data.pipeline import Inputs, train_dataset
 from jaxmusic.data.sources import open_split, read_manifest
 from jaxmusic.data.tfds_io import build_tfds
 
@@ -33,8 +33,8 @@ def test_prepared_dataset_round_trips_through_tfds(tiny_data, tmp_path):
         and back["caption"] == first["caption"]
     )
     np.testing.assert_array_equal(back["audio"], first["audio"])
-    batch = next(iter(train_dataset(spec, "train", batch_size=4, crop_samples=729, num_views=2, seed=0)))
-    assert batch["views"].shape == (4, 2, 729)
+    batch = next(iter(train_dataset(spec, "train", batch_size=4, crop_samples=729, inputs=Inputs(), seed=0)))
+    assert batch["audio"].shape == (4, 2, 729)
 
 
 def test_tfds_name_resolves_in_the_tfds_data_dir(tiny_data, tmp_path, monkeypatch):

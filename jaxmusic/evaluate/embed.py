@@ -19,13 +19,14 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import orbax.checkpoint as ocp
 from tqdm import tqdm
 
+from jaxmusic.config import ConfigError
 from jaxmusic.data import records
 from jaxmusic.data.sources import open_split, read_manifest
-from jaxmusic.models.build import build_encoder
-from jaxmusic.train.state import abstract_state
+from jaxmusic.models.registry import build_encoder
+from jaxmusic.preprocess import dequantize
+from jaxmusic.train import checkpoint
 
 EMBEDDINGS_META = "embeddings.json"
 
@@ -33,29 +34,23 @@ EMBEDDINGS_META = "embeddings.json"
 def load_encoder_variables(
     config: ml_collections.ConfigDict, workdir: str | Path | None, seed: int = 0
 ) -> tuple[dict[str, Any], str]:
-    """The encoder's {params, batch_stats}: from the newest checkpoint in `workdir`, or
-    freshly initialised from `seed` when `workdir` is None. Returns them and a description."""
+    """The encoder's variables: from the newest checkpoint in `workdir` (encoder only,
+    see `checkpoint.restore_encoder`), or freshly initialised from `seed` when `workdir`
+    is None. Returns them and a description of where they came from."""
     encoder = build_encoder(config.model)
+    example = jnp.zeros((1, config.data.crop_samples), jnp.float32)
+    expected = jax.eval_shape(lambda: encoder.init(jax.random.PRNGKey(seed), example, train=False))
     if workdir is None:
-        example = jnp.zeros((1, config.data.crop_samples), jnp.float32)
-        variables = encoder.init(jax.random.PRNGKey(seed), example, train=False)
-        return {
-            "params": variables["params"],
-            "batch_stats": variables["batch_stats"],
-        }, f"random-init seed {seed}"
-    directory = Path(workdir).absolute() / "checkpoints"
-    with ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(read_only=True)) as mngr:
-        step = mngr.latest_step()
-        if step is None:
-            raise FileNotFoundError(
-                f"no complete checkpoint in {directory}: train first, or pass --random-init"
-            )
-        # Restore onto this machine's first device, whatever topology saved it.
-        target = abstract_state(config, jax.sharding.SingleDeviceSharding(jax.devices()[0]))
-        state = mngr.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target)))["state"]
-    # Every objective names its encoder submodule `encoder` (see objectives/build.py).
-    variables = {"params": state["params"]["encoder"], "batch_stats": state["batch_stats"]["encoder"]}
-    return jax.device_get(variables), f"{directory} step {step}"
+        return jax.device_get(
+            encoder.init(jax.random.PRNGKey(seed), example, train=False)
+        ), f"random-init seed {seed}"
+    variables, step = checkpoint.restore_encoder(workdir)
+    shapes = lambda tree: jax.tree.map(lambda x: tuple(x.shape), dict(tree))
+    if shapes(variables) != shapes(expected):
+        raise ConfigError(
+            f"the encoder in {workdir} does not match config.model: embed with the config it was trained with"
+        )
+    return variables, f"{Path(workdir).absolute() / 'checkpoints'} step {step}"
 
 
 def _windows(audio: np.ndarray, window: int) -> np.ndarray:
@@ -92,7 +87,7 @@ def embed_split(
 
     @jax.jit
     def apply(variables: dict[str, Any], audio: jax.Array) -> jax.Array:
-        return encoder.apply(variables, audio.astype(jnp.float32) / 32768.0, train=False)
+        return encoder.apply(variables, dequantize(audio), train=False)["pooled"]
 
     source = open_split(data_dir, split)
     windows, owners, ids = [], [], []

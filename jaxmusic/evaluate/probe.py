@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxmusic.evaluate import metrics
+from jaxmusic import metrics
 
 __all__ = [
     "ProbeConfig",

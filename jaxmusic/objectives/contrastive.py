@@ -1,8 +1,9 @@
-"""SimCLR's contrastive objective (NT-Xent) over the global batch, as CLMR trains it.
+"""Contrastive objectives (NT-Xent over the global batch): SimCLR as CLMR trains it.
 
 Under `jax.jit` over a batch-sharded input the similarity matrix below spans the whole
 global batch: every example's negatives come from all devices and all processes, with
-no explicit gather in this code (XLA inserts it).
+no explicit gather in this code (XLA inserts it). Which two windows form a positive
+pair is the pipeline's choice (`Inputs`): CLMR takes two independent crops.
 """
 
 from __future__ import annotations
@@ -13,8 +14,13 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import ml_collections
 
+from jaxmusic.config import ConfigError
+from jaxmusic.data.pipeline import Inputs
 from jaxmusic.models.heads import Projector
+from jaxmusic.models.registry import build_encoder
+from jaxmusic.objectives.base import FlaxObjective, Metrics, Variables
 
 
 def nt_xent(z_a: jax.Array, z_b: jax.Array, temperature: float) -> jax.Array:
@@ -34,44 +40,52 @@ def nt_xent(z_a: jax.Array, z_b: jax.Array, temperature: float) -> jax.Array:
 
 
 class SimCLRModel(nn.Module):
-    """Encoder + projector applied to every view: [batch, views, samples] -> [batch, views, d]."""
+    """Encoder + projector applied to every view: batch["audio"] [B, V, T] -> [B, V, d]."""
 
     encoder: nn.Module
     projector_dims: tuple[int, ...] = (512, 64)
 
     @nn.compact
-    def __call__(self, views: jax.Array, train: bool) -> jax.Array:
+    def __call__(self, batch: dict[str, Any], train: bool) -> jax.Array:
+        views = batch["audio"]
         b, v, t = views.shape
-        h = self.encoder(views.reshape(b * v, t), train=train)
+        h = self.encoder(views.reshape(b * v, t), train=train)["pooled"]
         z = Projector(self.projector_dims, name="projector")(h)
         return z.reshape(b, v, -1)
 
 
 @dataclasses.dataclass(frozen=True)
-class ContrastiveObjective:
+class ContrastiveObjective(FlaxObjective):
     """NT-Xent between the first two views of each clip."""
 
-    encoder: nn.Module
-    projector_dims: tuple[int, ...]
-    temperature: float
-
-    @property
-    def model(self) -> SimCLRModel:
-        return SimCLRModel(encoder=self.encoder, projector_dims=self.projector_dims, name=None)
-
-    def init(self, rng: jax.Array, views: jax.Array) -> dict[str, Any]:
-        """Variables ({'params', 'batch_stats'}) for views shaped like `views`."""
-        return dict(self.model.init(rng, views, train=False))
+    temperature: float = 0.5
 
     def loss(
-        self, params: Any, batch_stats: Any, views: jax.Array, rng: jax.Array
-    ) -> tuple[jax.Array, tuple[Any, dict[str, jax.Array]]]:
-        """Training loss; returns (loss, (new batch_stats, metrics))."""
-        del rng  # SampleCNN has no dropout; the augmentation key is drawn by the caller
-        if views.shape[1] < 2:
-            raise ValueError("the contrastive objective needs at least two views per clip")
-        z, updates = self.model.apply(
-            {"params": params, "batch_stats": batch_stats}, views, train=True, mutable=["batch_stats"]
-        )
+        self, params: Any, mutable: Variables, batch: dict[str, Any], rng: jax.Array
+    ) -> tuple[jax.Array, tuple[Variables, Metrics]]:
+        """Training loss; returns (loss, (new mutable collections, metrics))."""
+        z, mutable = self.apply_train(params, mutable, batch, rng)
         loss = nt_xent(z[:, 0], z[:, 1], self.temperature)
-        return loss, (updates["batch_stats"], {"loss": loss})
+        return loss, (mutable, {"loss": loss})
+
+    def evaluate(self, params: Any, mutable: Variables, batch: dict[str, Any], rng: jax.Array) -> Metrics:
+        """The loss on a batch with running statistics and no updates."""
+        z = self.apply_eval(params, mutable, batch)
+        return {"loss": nt_xent(z[:, 0], z[:, 1], self.temperature)}
+
+
+def build_contrastive(
+    config: ml_collections.ConfigDict, section: str, inputs: Inputs
+) -> ContrastiveObjective:
+    """A contrastive objective configured by `objective.<section>` around the config's encoder."""
+    c = config.objective[section]
+    if not c.temperature > 0:
+        raise ConfigError(f"objective.{section}.temperature must be > 0, got {c.temperature}")
+    if not c.projector_dims or min(c.projector_dims) < 1:
+        raise ConfigError(
+            f"objective.{section}.projector_dims must be positive sizes, got {c.projector_dims}"
+        )
+    # A module passed as a field is named after it: the encoder's variables land under
+    # ENCODER, as the protocol promises.
+    model = SimCLRModel(encoder=build_encoder(config.model), projector_dims=tuple(c.projector_dims))
+    return ContrastiveObjective(model=model, inputs=inputs, temperature=float(c.temperature))

@@ -2,8 +2,9 @@
 
 Sections follow the order things happen: checks, mesh, input, model and optimizer,
 shardings, step, checkpoint, loop. The train state is a plain dict
-{params, batch_stats, opt_state, step}; randomness for step s is fold_in(seed, s), so a
-resumed run draws what an uninterrupted one would have drawn.
+{params, mutable, opt_state, step}; randomness for step s is fold_in(seed, s), so a
+resumed run draws what an uninterrupted one would have drawn. What is optimised is
+the objective's business (objectives/base.py): this file names none.
 """
 
 from __future__ import annotations
@@ -21,77 +22,120 @@ import numpy as np
 import optax
 from tqdm import tqdm
 
-from jaxmusic.augment import AugmentSpec, augment_batch
+from jaxmusic.augment import AugmentSpec
 from jaxmusic.config import ConfigError, validate
 from jaxmusic.data import records, subsets
-from jaxmusic.data.pipeline import train_dataset
-from jaxmusic.data.sources import read_manifest
-from jaxmusic.models.build import input_hop
-from jaxmusic.objectives.contrastive import ContrastiveObjective
+from jaxmusic.data.pipeline import element_spec, eval_dataset, train_dataset
+from jaxmusic.data.sources import open_split, read_manifest
+from jaxmusic.models.registry import check_input
+from jaxmusic.objectives.base import Objective
+from jaxmusic.objectives.registry import build_objective
+from jaxmusic.preprocess import Batch, make_preprocess
 from jaxmusic.train import checkpoint
 from jaxmusic.train.mesh import batch_sharding, check_batch, make_mesh, replicated
 from jaxmusic.train.metrics_log import MetricsLog
-from jaxmusic.train.state import abstract_state, state_factory
+from jaxmusic.train.optimizer import make_optimizer
+from jaxmusic.train.state import state_factory
+
+Step = Callable[[dict[str, Any], Batch], tuple[dict[str, Any], dict[str, jax.Array]]]
+
+
+def _micro_batches(batch: Batch, k: int) -> Batch:
+    # Micro-batch j takes rows j, j + k, ...: every device contributes its share of
+    # each micro-batch, so no rows move between devices.
+    return jax.tree.map(lambda x: x.reshape(x.shape[0] // k, k, *x.shape[1:]).swapaxes(0, 1), batch)
 
 
 def make_train_step(
-    objective: ContrastiveObjective,
+    objective: Objective,
     tx: optax.GradientTransformation,
     spec: AugmentSpec | None,
     step_key: jax.Array,
-) -> Callable[[dict[str, Any], jax.Array], tuple[dict[str, Any], dict[str, jax.Array]]]:
-    """`step(state, views_int16) -> (state, metrics)`: augment on device, loss, gradient, update.
+    accumulation_steps: int = 1,
+    learning_rate: optax.Schedule | None = None,
+) -> Step:
+    """`step(state, batch) -> (state, metrics)`: preprocess on device, loss, gradient, update.
 
+    With `accumulation_steps` k > 1 the batch is cut into k micro-batches whose
+    gradients are averaged, scanning so that only one micro-batch's activations live
+    at a time: for a loss that is a mean over independent examples this is the update
+    of the whole batch (batch statistics, as everywhere, are per micro-batch).
     `spec=None` skips augmentation (for measuring what the chain costs).
     """
+    preprocess = make_preprocess(spec)
+    grad_fn = jax.value_and_grad(objective.loss, has_aux=True)
+    k = accumulation_steps
 
-    def train_step(state: dict[str, Any], views: jax.Array) -> tuple[dict[str, Any], dict[str, jax.Array]]:
+    def train_step(state: dict[str, Any], batch: Batch) -> tuple[dict[str, Any], dict[str, jax.Array]]:
         key = jax.random.fold_in(step_key, state["step"])
         aug_key, loss_key = jax.random.split(key)
-        audio = views.astype(jnp.float32) / 32768.0
-        if spec is not None:
-            audio = augment_batch(audio, aug_key, spec)
-        grad_fn = jax.value_and_grad(objective.loss, has_aux=True)
-        (_loss, (batch_stats, metrics)), grads = grad_fn(
-            state["params"], state["batch_stats"], audio, loss_key
-        )
+        batch = preprocess(batch, aug_key)
+        if k == 1:
+            (_loss, (mutable, metrics)), grads = grad_fn(state["params"], state["mutable"], batch, loss_key)
+        else:
+
+            def accumulate(carry, xs):
+                grads, mutable = carry
+                i, micro = xs
+                (_loss, (mutable, m)), g = grad_fn(
+                    state["params"], mutable, micro, jax.random.fold_in(loss_key, i)
+                )
+                return (jax.tree.map(jnp.add, grads, g), mutable), m
+
+            zeros = jax.tree.map(jnp.zeros_like, state["params"])
+            (grads, mutable), per_micro = jax.lax.scan(
+                accumulate, (zeros, state["mutable"]), (jnp.arange(k), _micro_batches(batch, k))
+            )
+            grads = jax.tree.map(lambda g: g / k, grads)
+            metrics = jax.tree.map(lambda m: m.mean(axis=0), per_micro)
         updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
         new_state = {
             "params": optax.apply_updates(state["params"], updates),
-            "batch_stats": batch_stats,
+            "mutable": mutable,
             "opt_state": opt_state,
             "step": state["step"] + 1,
         }
-        return new_state, {**metrics, "grad_norm": optax.tree.norm(grads)}
+        metrics = {**metrics, "grad_norm": optax.tree.norm(grads)}
+        if learning_rate is not None:
+            metrics["learning_rate"] = learning_rate(state["step"])
+        return new_state, metrics
 
     return train_step
+
+
+def make_eval_step(objective: Objective, step_key: jax.Array) -> Callable[[dict[str, Any], Batch], dict]:
+    """`eval(state, batch) -> outputs`: the objective's validation outputs, no augmentation."""
+    preprocess = make_preprocess(None)
+
+    def eval_step(state: dict[str, Any], batch: Batch) -> dict:
+        return objective.evaluate(state["params"], state["mutable"], preprocess(batch, None), step_key)
+
+    return eval_step
 
 
 class TrainingDiverged(RuntimeError):
     """The loss stopped being finite."""
 
 
-def check_config(config: ml_collections.ConfigDict) -> tuple[AugmentSpec, dict | None]:
+def check_config(config: ml_collections.ConfigDict) -> tuple[AugmentSpec, dict | None, Objective, dict]:
     """Every check that can fail on bad input, before anything is compiled.
 
-    Returns the augmentation spec and the limited-data budget's selection (None for
-    the full split).
+    Returns the augmentation spec, the limited-data budget's selection (None for the
+    full split), the objective (which has validated its own section) and the manifest.
     """
     validate(config)
-    hop = input_hop(config.model)
-    if config.data.crop_samples % hop:
-        raise ConfigError(
-            f"data.crop_samples={config.data.crop_samples} must be a multiple of {hop} "
-            f"for this encoder (e.g. {hop * max(1, config.data.crop_samples // hop)})"
-        )
-    if config.data.num_views < 2 and config.objective.name == "simclr":
-        raise ConfigError("data.num_views must be >= 2 for the simclr objective")
     for key in ("total_steps", "log_every_steps", "checkpoint_every_steps", "batch_size"):
         if config[key] < 1:
             raise ConfigError(f"{key} must be >= 1, got {config[key]}")
     if not config.data.dir:
         raise ConfigError("data.dir is empty: prepare a dataset first (see `jaxmusic prepare --help`)")
     manifest = read_manifest(config.data.dir)
+    check_input(config.model, config.data.crop_samples, manifest["sample_rate"])
+    objective = build_objective(config, manifest)
+    make_optimizer(config.optimizer, config.total_steps)  # its own checks
+    k = config.optimizer.accumulation_steps
+    if config.batch_size % k:
+        raise ConfigError(f"batch_size {config.batch_size} does not divide into {k} accumulation steps")
     try:
         spec = AugmentSpec.from_config(config.augment, manifest["sample_rate"])
     except ValueError as e:
@@ -105,7 +149,23 @@ def check_config(config: ml_collections.ConfigDict) -> tuple[AugmentSpec, dict |
             )  # fmt: skip
         except ValueError as e:
             raise ConfigError(f"data.budget: {e}") from None
-    return spec, budget
+    if config.eval.every_steps:
+        split = config.eval.split
+        if split not in manifest["splits"]:
+            raise ConfigError(
+                f"eval.split '{split}' is not a split of {config.data.dir} ({', '.join(manifest['splits'])})"
+            )
+        n, b = len(open_split(config.data.dir, split)), eval_batch_size(config)
+        if n < b:
+            raise ConfigError(
+                f"eval.split '{split}' has {n} clips, fewer than one batch of {b}: set eval.batch_size"
+            )
+    return spec, budget, objective, manifest
+
+
+def eval_batch_size(config: ml_collections.ConfigDict) -> int:
+    """The global batch of evaluation during training."""
+    return config.eval.batch_size or config.batch_size
 
 
 class _Preempted:
@@ -134,17 +194,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     """Train from scratch or resume from `workdir`; returns the final metrics and step."""
     workdir = Path(workdir)
     # --- checks (before any compilation) ---
-    spec, budget = check_config(config)
+    spec, budget, objective, manifest = check_config(config)
     mesh = make_mesh(tuple(config.mesh_shape))
     local_batch = check_batch(config.batch_size, mesh)
+    eval_local = check_batch(eval_batch_size(config), mesh) if config.eval.every_steps else 0
 
-    # --- input ---
+    # --- input: the elements the objective asks for ---
     dataset = train_dataset(
         config.data.dir,
         config.data.train_split,
         batch_size=local_batch,
         crop_samples=config.data.crop_samples,
-        num_views=config.data.num_views,
+        inputs=objective.inputs,
         seed=config.data.shuffle_seed,
         process_index=jax.process_index(),
         process_count=jax.process_count(),
@@ -155,17 +216,22 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     )
     data_iter = iter(dataset)
     data_sharding = batch_sharding(mesh)
+    batch_spec = element_spec(objective.inputs, config.data.crop_samples, manifest)
 
     # --- model, optimizer, state ---
-    objective, tx, init_state = state_factory(config)
+    tx, learning_rate = make_optimizer(config.optimizer, config.total_steps)
+    init_state = state_factory(objective, tx, batch_spec)
     init_key, step_key = jax.random.split(jax.random.PRNGKey(config.seed))
 
     # --- sharding: state replicated, batch split over 'data' ---
-    state_sharding = jax.tree.map(lambda _: replicated(mesh), jax.eval_shape(init_state, init_key))
+    abstract = jax.eval_shape(init_state, init_key)
+    state_sharding = jax.tree.map(lambda _: replicated(mesh), abstract)
     state = jax.jit(init_state, out_shardings=state_sharding)(init_key)
 
     # --- step ---
-    train_step = make_train_step(objective, tx, spec, step_key)
+    train_step = make_train_step(
+        objective, tx, spec, step_key, config.optimizer.accumulation_steps, learning_rate
+    )
     step_fn = jax.jit(
         train_step,
         in_shardings=(state_sharding, data_sharding),
@@ -173,10 +239,33 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         donate_argnums=0,
     )
 
+    # --- evaluation on the validation split ---
+    eval_fn = jax.jit(
+        make_eval_step(objective, step_key),
+        in_shardings=(state_sharding, data_sharding),
+        out_shardings=replicated(mesh),
+    )
+
+    def evaluate(state: dict[str, Any]) -> dict[str, float]:
+        batches = eval_dataset(
+            config.data.dir, config.eval.split, batch_size=eval_local, crop_samples=config.data.crop_samples,
+            inputs=objective.inputs, seed=config.eval.seed,
+            process_index=jax.process_index(), process_count=jax.process_count(),
+        )  # fmt: skip
+        outputs = [jax.device_get(eval_fn(state, _to_global(data_sharding, batch))) for batch in batches]
+        scalars = {k: np.stack([o[k] for o in outputs]) for k in outputs[0] if k != "examples"}
+        if "examples" in outputs[0]:
+            scalars["examples"] = jax.tree.map(
+                lambda *x: np.concatenate(x), *[o["examples"] for o in outputs]
+            )
+        return {f"valid_{k}": v for k, v in objective.summarize(scalars).items()}
+
     # --- checkpoint: resume if the workdir has one ---
     workdir.mkdir(parents=True, exist_ok=True)
     mngr = checkpoint.manager(workdir, config)
-    target = abstract_state(config, replicated(mesh))
+    target = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated(mesh)), abstract
+    )
     restored = checkpoint.restore_latest(mngr, target, data_iter, config)
     if restored is not None:
         state = restored
@@ -201,7 +290,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     )
     summary: dict[str, float] = {}
 
-    def flush(step: int) -> None:
+    def flush(step: int, with_eval: bool = False) -> None:
         # Pulling metrics to the host syncs with the device; do it once per interval.
         nonlocal pending, wait, interval_start
         if not pending:
@@ -223,6 +312,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
             data_wait_s=wait,
             data_wait_frac=wait / elapsed,
         )
+        if with_eval:  # after the losses are known finite
+            summary.update(evaluate(state))
         log.write(step, summary)
         bar.set_postfix(loss=f"{summary['loss']:.4f}", data=f"{100 * wait / elapsed:.0f}%")
         pending, wait, interval_start = [], 0.0, time.perf_counter()
@@ -231,10 +322,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         try:
             for step in range(start_step + 1, config.total_steps + 1):
                 t0 = time.perf_counter()
-                batch = next(data_iter)
-                views = jax.make_array_from_process_local_data(data_sharding, batch["views"])
+                batch = _to_global(data_sharding, next(data_iter))
                 wait += time.perf_counter() - t0
-                state, metrics = step_fn(state, views)
+                state, metrics = step_fn(state, batch)
                 if pending:
                     # Keep one step in flight, no more: the device stays busy while the
                     # host fetches the next batch, and the progress bar counts finished
@@ -249,8 +339,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
                 )
                 # Metrics are checked before every save, so a non-finite loss is never
                 # written into a checkpoint.
-                if step % config.log_every_steps == 0 or save_now:
-                    flush(step)
+                eval_now = bool(config.eval.every_steps) and (
+                    step % config.eval.every_steps == 0 or step == config.total_steps
+                )
+                if step % config.log_every_steps == 0 or save_now or eval_now:
+                    flush(step, with_eval=eval_now)
                 if save_now:
                     checkpoint.save(mngr, step, state, data_iter, config, force=True)
                     last_good = step
@@ -266,3 +359,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
             mngr.close()
             log.close()
     return {"step": int(state["step"]), **summary}
+
+
+def _to_global(sharding: jax.sharding.Sharding, local: Batch) -> Batch:
+    """This process's share of a batch dict -> global arrays split over the mesh."""
+    return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, x), local)

@@ -1,0 +1,155 @@
+"""The objective protocol: SimCLR unchanged, supervised losses against NumPy, and the
+training features every objective gets (accumulation, bf16, schedules, decay masks)."""
+
+import json
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import tiny_config
+
+from jaxmusic import config as config_lib
+from jaxmusic.config import ConfigError
+from jaxmusic.data.prepare import ensure_dataset
+from jaxmusic.objectives.supervised import bce, cross_entropy
+from jaxmusic.train.metrics_log import read_metrics
+from jaxmusic.train.optimizer import decay_mask, make_optimizer
+from jaxmusic.train.trainer import train_and_evaluate
+
+GOLDEN = Path(__file__).parent / "data" / "simclr_quickstart_losses.json"
+
+
+def losses(workdir):
+    return {step: row["loss"] for step, row in sorted(read_metrics(workdir).items())}
+
+
+def test_simclr_on_the_protocol_gives_the_losses_it_gave_before(tmp_path):
+    """Bit for bit: the per-step losses the spine's SimCLR (before the objective
+    protocol, commit in the file) gave on the quickstart config, 4 devices."""
+    golden = json.loads(GOLDEN.read_text())
+    c = config_lib.load(
+        "configs/quickstart.py:runlocal",
+        ["--config.total_steps=6", "--config.log_every_steps=1", "--config.progress_bar=False"],
+    )
+    c = ensure_dataset(c, tmp_path)
+    train_and_evaluate(c, tmp_path / "train")
+    assert {str(k): v for k, v in losses(tmp_path / "train").items()} == golden["losses"]
+
+
+def test_bce_and_cross_entropy_match_numpy():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(6, 5)).astype(np.float32) * 3
+    multi = (rng.random((6, 5)) < 0.4).astype(np.float32)
+    p = 1 / (1 + np.exp(-logits.astype(np.float64)))
+    want_bce = -np.mean(multi * np.log(p) + (1 - multi) * np.log(1 - p))
+    np.testing.assert_allclose(float(bce(jnp.asarray(logits), jnp.asarray(multi))), want_bce, rtol=1e-6)
+    single = rng.integers(0, 5, size=6)
+    z = logits.astype(np.float64)
+    log_softmax = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    want_ce = -np.mean(log_softmax[np.arange(6), single])
+    got_ce = float(cross_entropy(jnp.asarray(logits), jnp.asarray(single, jnp.int32)))
+    np.testing.assert_allclose(got_ce, want_ce, rtol=1e-6)
+
+
+def _supervised(data, task="style"):
+    c = tiny_config(data)
+    c.objective.name = "supervised"
+    c.objective.supervised.task = task
+    return c
+
+
+@pytest.mark.parametrize("task, metric", [("style", "valid_accuracy"), ("tags", "valid_roc_auc")])
+def test_supervised_training_reports_validation_metrics(tiny_data, tmp_path, task, metric):
+    c = _supervised(tiny_data, task)
+    c.total_steps = 4
+    c.eval.every_steps = 2
+    c.eval.batch_size = 4  # the tiny valid split holds 6 clips
+    result = train_and_evaluate(c, tmp_path)
+    logged = read_metrics(tmp_path)
+    assert metric in logged[2] and metric in logged[4] and "valid_loss" in logged[4]
+    assert 0.0 <= result[metric] <= 1.0 and np.isfinite(result["valid_loss"])
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (
+            ("objective.supervised.task", "nope"),
+            "is not a task of synth \\(its tasks: style, tags, key, tempo\\)",
+        ),
+        (("objective.supervised.task", "tempo"), "is a regression task"),
+        (("objective.name", "byol"), "unknown objective.name 'byol' \\(known: simclr, supervised"),
+        (("optimizer.name", "adagrad"), "unknown optimizer.name 'adagrad'"),
+        (("optimizer.accumulation_steps", 3), "does not divide into 3 accumulation steps"),
+        (("eval.every_steps", 2), "has 6 clips, fewer than one batch of 8"),
+    ],
+)
+def test_objective_and_training_config_errors_are_one_line(tiny_data, tmp_path, override, message):
+    c = _supervised(tiny_data)
+    key, value = override
+    section, leaf = key.split(".", 1)
+    node = c[section]
+    *parents, leaf = leaf.split(".")
+    for p in parents:
+        node = node[p]
+    node[leaf] = value
+    with pytest.raises(ConfigError, match=message) as e:
+        train_and_evaluate(c, tmp_path)
+    assert "\n" not in str(e.value)
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_bf16_compute_trains_and_tracks_float32(tiny_data, tmp_path):
+    runs = {}
+    for dtype in ("float32", "bfloat16"):
+        c = tiny_config(tiny_data)
+        c.total_steps = 6
+        c.model.compute_dtype = dtype
+        train_and_evaluate(c, tmp_path / dtype)
+        runs[dtype] = np.array(list(losses(tmp_path / dtype).values()))
+    assert np.all(np.isfinite(runs["bfloat16"]))
+    assert not np.array_equal(runs["bfloat16"], runs["float32"])  # it really computed in bf16
+    np.testing.assert_allclose(runs["bfloat16"], runs["float32"], rtol=0.03)
+
+
+def test_warmup_cosine_schedule_and_clipping():
+    c = config_lib.base_config().optimizer
+    c.name, c.learning_rate, c.warmup_steps, c.schedule, c.end_learning_rate_factor = (
+        "adamw",
+        1.0,
+        10,
+        "cosine",
+        0.1,
+    )
+    _, lr = make_optimizer(c, total_steps=110)
+    assert float(lr(0)) == 0.0 and float(lr(5)) == pytest.approx(0.5)
+    assert float(lr(10)) == pytest.approx(1.0)
+    assert float(lr(60)) == pytest.approx(0.1 + 0.9 * 0.5, rel=1e-5)  # half-way down the cosine
+    assert float(lr(110)) == pytest.approx(0.1)
+    c.clip_grad_norm, c.schedule, c.warmup_steps = 1.0, "constant", 0
+    c.name = "sgd"
+    c.momentum = 0.0
+    tx, _ = make_optimizer(c, total_steps=1)
+    params = {"w": jnp.ones((2, 2))}
+    grads = {"w": jnp.full((2, 2), 10.0)}  # norm 20 -> clipped to 1
+    updates, _ = tx.update(grads, tx.init(params), params)
+    np.testing.assert_allclose(float(jnp.linalg.norm(updates["w"])), 1.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["adamw", "lars", "sgd"])
+def test_weight_decay_spares_norms_and_biases(name):
+    c = config_lib.base_config().optimizer
+    c.name, c.weight_decay, c.learning_rate, c.momentum = name, 0.5, 0.1, 0.0
+    params = {"kernel": jnp.ones((3, 4)), "bias": jnp.ones(4), "scale": jnp.ones(4)}
+    zero = jax.tree.map(jnp.zeros_like, params)
+    assert decay_mask(params) == {"kernel": True, "bias": False, "scale": False}
+    tx, _ = make_optimizer(c, total_steps=1)
+    updates, _ = tx.update(zero, tx.init(params), params)  # only decay moves anything
+    assert float(jnp.abs(updates["kernel"]).max()) > 0
+    assert float(jnp.abs(updates["bias"]).max()) == 0 and float(jnp.abs(updates["scale"]).max()) == 0
+    c.decay_norms_and_biases = True
+    tx, _ = make_optimizer(c, total_steps=1)
+    updates, _ = tx.update(zero, tx.init(params), params)
+    assert float(jnp.abs(updates["bias"]).max()) > 0
