@@ -8,12 +8,13 @@ from typing import Any
 import ml_collections
 
 from jaxmusic.config import ConfigError
-from jaxmusic.objectives import simclr, supervised
+from jaxmusic.objectives import mule, simclr, supervised
 from jaxmusic.objectives.base import Objective
 
 OBJECTIVES: dict[str, Any] = {
     "simclr": simclr,
     "supervised": supervised,
+    "mule": mule,
 }
 
 
