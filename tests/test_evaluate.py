@@ -67,10 +67,12 @@ def test_quickstart_end_to_end(tmp_path):
     results = json.loads((tmp_path / "results.json").read_text())
     assert set(results["tasks"]) == {"style", "tags", "key", "tempo"}
     for task, row in results["tasks"].items():
-        assert set(row) == {"metric", "random_init", "trained"}, task
-        assert np.isfinite(row["random_init"]) and np.isfinite(row["trained"])
-    assert "| task | metric | random-init | trained |" in printed
-    assert (tmp_path / "train" / "checkpoints" / "20").is_dir()
+        assert set(row) == {"metric", "random_init", "contrastive", "supervised", "trained"}, task
+        assert all(np.isfinite(row[k]) for k in ("random_init", "contrastive", "supervised"))
+        assert row["trained"] == row["contrastive"]  # the old name stays an alias
+    assert "| task | metric | random-init | contrastive | supervised (tags) |" in printed
+    for paradigm in ("contrastive", "supervised"):
+        assert (tmp_path / paradigm / "checkpoints" / "20").is_dir()
 
 
 def test_embed_takes_the_trained_runs_data_and_refuses_another_model(tiny_data, tmp_path):
