@@ -21,6 +21,21 @@ from jaxmusic.data.prepare import prepare_synth  # noqa: E402
 TINY_RATE = 8000
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: minutes-long; left out by default, run by .ci/run (-m slow)")
+
+
+def pytest_collection_modifyitems(config, items):
+    # The README's `python -m pytest -q` stays under ten minutes: slow tests run only
+    # when asked for with -m (as .ci/run does).
+    if config.getoption("markexpr"):
+        return
+    skip = [i for i in items if "slow" in i.keywords]
+    for item in skip:
+        items.remove(item)
+    config.hook.pytest_deselected(items=skip)
+
+
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory) -> str:
     """40 one-second synthetic clips at 8 kHz."""

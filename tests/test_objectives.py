@@ -153,3 +153,68 @@ def test_weight_decay_spares_norms_and_biases(name):
     tx, _ = make_optimizer(c, total_steps=1)
     updates, _ = tx.update(zero, tx.init(params), params)
     assert float(jnp.abs(updates["bias"]).max()) > 0
+
+
+def _layer_norm_supervised(data):
+    """Supervised tags on a tiny short-chunk CNN without batch statistics or dropout."""
+    c = _supervised(data, "tags")
+    c.model.name = "shortchunk_cnn"
+    c.model.shortchunk_cnn.update(n_channels=4, multipliers=(1, 2, 2), norm="layer", dropout=0.0)
+    c.model.logmel.update(sample_rate=8000, n_fft=256, hop_length=128, n_mels=32, f_max=4000.0)
+    c.data.crop_samples = 2048
+    return c
+
+
+def test_gradient_accumulation_equals_the_large_batch(tiny_data):
+    from jaxmusic.data.pipeline import element_spec, train_dataset
+    from jaxmusic.data.sources import read_manifest
+    from jaxmusic.objectives.registry import build_objective
+    from jaxmusic.train.state import state_factory
+    from jaxmusic.train.trainer import check_config, make_train_step
+
+    c = _layer_norm_supervised(tiny_data)
+    c.optimizer.name, c.optimizer.learning_rate, c.optimizer.momentum = "sgd", 1.0, 0.0  # update = -gradient
+    spec, _, _, _ = check_config(c)
+    objective = build_objective(c, read_manifest(tiny_data))
+    batch = next(
+        iter(
+            train_dataset(
+                tiny_data, "train", batch_size=8, crop_samples=2048, inputs=objective.inputs, seed=0
+            )
+        )
+    )
+    tx, _ = make_optimizer(c.optimizer, 1)
+    init = state_factory(objective, tx, element_spec(objective.inputs, 2048, read_manifest(tiny_data)))
+    key = jax.random.PRNGKey(0)
+    assert init(key)["mutable"] == {}  # no batch statistics: accumulation can be exact
+    new = {}
+    for k in (1, 2, 4):
+        step = jax.jit(make_train_step(objective, tx, spec, key, accumulation_steps=k))
+        new[k], metrics = step(init(key), jax.tree.map(jnp.asarray, batch))
+        assert np.isfinite(float(metrics["loss"]))
+    start = init(key)["params"]
+    for k in (2, 4):
+        for a, b, p in zip(
+            jax.tree.leaves(new[1]["params"]), jax.tree.leaves(new[k]["params"]), jax.tree.leaves(start)
+        ):
+            np.testing.assert_allclose(
+                np.asarray(b) - np.asarray(p), np.asarray(a) - np.asarray(p), atol=1e-5, rtol=1e-5
+            )
+    moved = max(
+        float(jnp.abs(a - p).max()) for a, p in zip(jax.tree.leaves(new[1]["params"]), jax.tree.leaves(start))
+    )
+    assert moved > 1e-3  # the comparison is of real gradients
+
+
+def test_an_encoder_without_batchnorm_trains_resumes_and_embeds(tiny_data, tmp_path):
+    from jaxmusic.evaluate.embed import load_encoder_variables, write_embeddings
+
+    c = _layer_norm_supervised(tiny_data)
+    c.total_steps, c.checkpoint_every_steps = 2, 2
+    train_and_evaluate(c, tmp_path / "w")
+    c.total_steps = 3  # resume from step 2
+    assert train_and_evaluate(c, tmp_path / "w")["step"] == 3
+    variables, origin = load_encoder_variables(c, tmp_path / "w")
+    assert set(variables) == {"params"} and origin.endswith("step 3")
+    emb = write_embeddings(c, tmp_path / "w", tmp_path / "emb", progress=False)
+    assert (emb / "test.npz").is_file()
