@@ -18,6 +18,9 @@ import numpy as np
 
 from jaxmusic import config as config_lib
 from jaxmusic.augment import AugmentSpec, augment_batch
+from jaxmusic.data.pipeline import element_spec
+from jaxmusic.objectives.registry import build_objective
+from jaxmusic.train.optimizer import make_optimizer
 from jaxmusic.train.state import state_factory
 from jaxmusic.train.trainer import make_train_step
 
@@ -41,17 +44,21 @@ def main() -> None:
     args = p.parse_args()
     config = config_lib.load("configs/clmr_samplecnn.py")
     spec = AugmentSpec.from_config(config.augment, RATE)
-    objective, tx, init = state_factory(config)
+    manifest = {"sample_rate": RATE, "tasks": {}}  # SimCLR needs no labels
+    objective = build_objective(config, manifest)
+    tx, _ = make_optimizer(config.optimizer, config.total_steps)
+    init = state_factory(objective, tx, element_spec(objective.inputs, config.data.crop_samples, manifest))
     state = init(jax.random.PRNGKey(0))
     views = jnp.asarray(
         np.random.default_rng(0).integers(-8000, 8000, (args.batch, 2, config.data.crop_samples), np.int16)
     )
+    batch = {"audio": views}
     key = jax.random.PRNGKey(1)
     with_chain = jax.jit(make_train_step(objective, tx, spec, key))
     without = jax.jit(make_train_step(objective, tx, None, key))
     chain = jax.jit(lambda v: augment_batch(v.astype(jnp.float32) / 32768.0, key, spec))
-    t_with = best_time(lambda: with_chain(state, views), args.repeats)
-    t_without = best_time(lambda: without(state, views), args.repeats)
+    t_with = best_time(lambda: with_chain(state, batch), args.repeats)
+    t_without = best_time(lambda: without(state, batch), args.repeats)
     t_chain = best_time(lambda: chain(views), args.repeats)
     print(
         f"jax {jax.__version__} on {jax.devices()[0].platform}; CLMR SampleCNN, batch {args.batch} x 2 views"
