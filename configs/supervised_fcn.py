@@ -21,36 +21,15 @@ limited-data paper reports this model's probe results per budget.
     jaxmusic train --config configs/supervised_fcn.py:runlocal --workdir W
 """
 
-from jaxmusic.config import base_config, runlocal_logmel
+from jaxmusic.config import supervised_tagging
 
 
 def get_config(arg: str | None = None):
-    c = base_config()
-    c.model.name = "fcn"
-    c.objective.name = "supervised"
-    c.objective.supervised.task = "tags"
-    c.synth.sample_rate = 16000
-    c.data.crop_samples = 60000
-    c.data.worker_count = 8
-    c.augment.polarity_p = c.augment.noise_p = c.augment.gain_p = c.augment.filter_p = 0.0
-    c.optimizer.name = "adam"
-    c.optimizer.learning_rate = 1e-4
-    c.optimizer.warmup_steps = 1000
-    c.optimizer.schedule = "cosine"
-    c.batch_size = 16
-    c.total_steps = 200_000
-    c.log_every_steps = 100
-    c.checkpoint_every_steps = 5000
-    c.eval.every_steps = 5000
+    c = supervised_tagging("fcn", 60000, arg)
     if arg == "runlocal":
-        runlocal_logmel(c)
         c.model.fcn.channels = (8, 16, 16)
         c.model.fcn.freq_pools = (2, 2, 2)
         c.model.fcn.time_pools = (2, 2, 2)
         c.model.fcn.embedding_dim = 32
         c.model.fcn.dropout = 0.0
-        c.optimizer.learning_rate = 1e-3
-        c.optimizer.warmup_steps = 5
-    elif arg:
-        raise ValueError(f"unknown config argument '{arg}' (known: runlocal)")
     return c

@@ -19,37 +19,15 @@ Published (Won et al. 2020, MusiCNN on MagnaTagATune): ROC-AUC 91.06 / PR-AUC 44
     jaxmusic train --config configs/supervised_musicnn.py:runlocal --workdir W
 """
 
-from jaxmusic.config import base_config, runlocal_logmel
+from jaxmusic.config import supervised_tagging
 
 
 def get_config(arg: str | None = None):
-    c = base_config()
-    c.model.name = "musicnn"
-    c.objective.name = "supervised"
-    c.objective.supervised.task = "tags"
-    c.synth.sample_rate = 16000
-    c.data.crop_samples = 48000
-    c.data.worker_count = 8
-    c.model.logmel.n_mels = 96
-    c.augment.polarity_p = c.augment.noise_p = c.augment.gain_p = c.augment.filter_p = 0.0
-    c.optimizer.name = "adam"
-    c.optimizer.learning_rate = 1e-4
-    c.optimizer.warmup_steps = 1000
-    c.optimizer.schedule = "cosine"
-    c.batch_size = 16
-    c.total_steps = 200_000
-    c.log_every_steps = 100
-    c.checkpoint_every_steps = 5000
-    c.eval.every_steps = 5000
+    c = supervised_tagging("musicnn", 48000, arg, n_mels=96)
     if arg == "runlocal":
-        runlocal_logmel(c)
         c.model.musicnn.filter_factor = 0.125
         c.model.musicnn.temporal_widths = (16, 8)
         c.model.musicnn.midend_filters = 8
         c.model.musicnn.dense_units = 16
         c.model.musicnn.dropout = 0.0
-        c.optimizer.learning_rate = 1e-3
-        c.optimizer.warmup_steps = 5
-    elif arg:
-        raise ValueError(f"unknown config argument '{arg}' (known: runlocal)")
     return c

@@ -17,34 +17,13 @@ PR-AUC 44.22.
     jaxmusic train --config configs/supervised_samplecnn.py:runlocal --workdir W
 """
 
-from jaxmusic.config import base_config, runlocal
+from jaxmusic.config import supervised_tagging
 
 
 def get_config(arg: str | None = None):
-    c = base_config()
-    c.model.name = "samplecnn"
-    c.objective.name = "supervised"
-    c.objective.supervised.task = "tags"
-    c.synth.sample_rate = 16000
-    c.data.crop_samples = 59049
-    c.data.worker_count = 8
-    c.augment.polarity_p = c.augment.noise_p = c.augment.gain_p = c.augment.filter_p = 0.0
-    c.optimizer.name = "adam"
-    c.optimizer.learning_rate = 1e-4
-    c.optimizer.warmup_steps = 1000
-    c.optimizer.schedule = "cosine"
-    c.batch_size = 16
-    c.total_steps = 200_000
-    c.log_every_steps = 100
-    c.checkpoint_every_steps = 5000
-    c.eval.every_steps = 5000
+    c = supervised_tagging("samplecnn", 59049, arg)
     if arg == "runlocal":
-        runlocal(c, crop_samples=19683)
         c.model.samplecnn.first_channels = 16
         c.model.samplecnn.block_channels = (16, 16, 32, 32, 32, 32, 64, 64)
         c.model.samplecnn.final_channels = 64
-        c.optimizer.learning_rate = 1e-3
-        c.optimizer.warmup_steps = 5
-    elif arg:
-        raise ValueError(f"unknown config argument '{arg}' (known: runlocal)")
     return c

@@ -19,34 +19,13 @@ between the ResNet (ROC-AUC 91.29 / PR-AUC 46.14) and MusiCNN (91.06 / 44.93).
     jaxmusic train --config configs/supervised_shortchunk_cnn.py:runlocal --workdir W
 """
 
-from jaxmusic.config import base_config, runlocal_logmel
+from jaxmusic.config import supervised_tagging
 
 
 def get_config(arg: str | None = None):
-    c = base_config()
-    c.model.name = "shortchunk_cnn"
-    c.objective.name = "supervised"
-    c.objective.supervised.task = "tags"
-    c.synth.sample_rate = 16000
-    c.data.crop_samples = 59049
-    c.data.worker_count = 8
-    c.augment.polarity_p = c.augment.noise_p = c.augment.gain_p = c.augment.filter_p = 0.0
-    c.optimizer.name = "adam"
-    c.optimizer.learning_rate = 1e-4
-    c.optimizer.warmup_steps = 1000
-    c.optimizer.schedule = "cosine"
-    c.batch_size = 16
-    c.total_steps = 200_000
-    c.log_every_steps = 100
-    c.checkpoint_every_steps = 5000
-    c.eval.every_steps = 5000
+    c = supervised_tagging("shortchunk_cnn", 59049, arg)
     if arg == "runlocal":
-        runlocal_logmel(c)
         c.model.shortchunk_cnn.n_channels = 8
         c.model.shortchunk_cnn.multipliers = (1, 2, 2, 4)
         c.model.shortchunk_cnn.dropout = 0.0
-        c.optimizer.learning_rate = 1e-3
-        c.optimizer.warmup_steps = 5
-    elif arg:
-        raise ValueError(f"unknown config argument '{arg}' (known: runlocal)")
     return c

@@ -21,34 +21,13 @@ its pooled embedding measures the representation as the other papers do.
     jaxmusic train --config configs/supervised_shortchunk_resnet.py:runlocal --workdir W
 """
 
-from jaxmusic.config import base_config, runlocal_logmel
+from jaxmusic.config import supervised_tagging
 
 
 def get_config(arg: str | None = None):
-    c = base_config()
-    c.model.name = "shortchunk_resnet"
-    c.objective.name = "supervised"
-    c.objective.supervised.task = "tags"
-    c.synth.sample_rate = 16000
-    c.data.crop_samples = 59049
-    c.data.worker_count = 8
-    c.augment.polarity_p = c.augment.noise_p = c.augment.gain_p = c.augment.filter_p = 0.0
-    c.optimizer.name = "adam"
-    c.optimizer.learning_rate = 1e-4
-    c.optimizer.warmup_steps = 1000
-    c.optimizer.schedule = "cosine"
-    c.batch_size = 16
-    c.total_steps = 200_000
-    c.log_every_steps = 100
-    c.checkpoint_every_steps = 5000
-    c.eval.every_steps = 5000
+    c = supervised_tagging("shortchunk_resnet", 59049, arg)
     if arg == "runlocal":
-        runlocal_logmel(c)
         c.model.shortchunk_resnet.n_channels = 8
         c.model.shortchunk_resnet.multipliers = (1, 2, 2, 4)
         c.model.shortchunk_resnet.dropout = 0.0
-        c.optimizer.learning_rate = 1e-3
-        c.optimizer.warmup_steps = 5
-    elif arg:
-        raise ValueError(f"unknown config argument '{arg}' (known: runlocal)")
     return c

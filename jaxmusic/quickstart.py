@@ -72,7 +72,13 @@ def quickstart(workdir: str | Path, config: ml_collections.ConfigDict, seed: int
     write_json_atomic(workdir / "results.json", result)
     print(
         markdown_table(
-            ["task", "metric", "random-init", "contrastive", f"supervised ({config.objective.supervised.task})"],
+            [
+                "task",
+                "metric",
+                "random-init",
+                "contrastive",
+                f"supervised ({config.objective.supervised.task})",
+            ],
             [[t, r["metric"], r["random_init"], r["contrastive"], r["supervised"]] for t, r in tasks.items()],
         )
     )

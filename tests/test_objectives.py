@@ -195,13 +195,17 @@ def test_gradient_accumulation_equals_the_large_batch(tiny_data):
     start = init(key)["params"]
     for k in (2, 4):
         for a, b, p in zip(
-            jax.tree.leaves(new[1]["params"]), jax.tree.leaves(new[k]["params"]), jax.tree.leaves(start)
+            jax.tree.leaves(new[1]["params"]),
+            jax.tree.leaves(new[k]["params"]),
+            jax.tree.leaves(start),
+            strict=True,
         ):
             np.testing.assert_allclose(
                 np.asarray(b) - np.asarray(p), np.asarray(a) - np.asarray(p), atol=1e-5, rtol=1e-5
             )
     moved = max(
-        float(jnp.abs(a - p).max()) for a, p in zip(jax.tree.leaves(new[1]["params"]), jax.tree.leaves(start))
+        float(jnp.abs(a - p).max())
+        for a, p in zip(jax.tree.leaves(new[1]["params"]), jax.tree.leaves(start), strict=True)
     )
     assert moved > 1e-3  # the comparison is of real gradients
 
