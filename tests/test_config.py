@@ -159,3 +159,12 @@ def test_cli_reports_bad_input_in_one_line(tiny_data, tmp_path, extra, message):
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()]
     assert proc.stderr.startswith(message)
+
+
+def test_base_config_is_valid_as_it_stands():
+    from jaxmusic.models.registry import check_input
+
+    c = config_lib.base_config()
+    config_lib.validate(c)
+    check_input(c.model, c.data.crop_samples, c.synth.sample_rate)  # SampleCNN takes its crop
+    assert c.model.name == "samplecnn" and c.objective.name == "simclr"

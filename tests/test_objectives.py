@@ -222,3 +222,10 @@ def test_an_encoder_without_batchnorm_trains_resumes_and_embeds(tiny_data, tmp_p
     assert set(variables) == {"params"} and origin.endswith("step 3")
     emb = write_embeddings(c, tmp_path / "w", tmp_path / "emb", progress=False)
     assert (emb / "test.npz").is_file()
+
+
+def test_supervised_training_with_specaugment(tiny_data, tmp_path):
+    c = _layer_norm_supervised(tiny_data)
+    c.model.logmel.update(time_masks=2, time_mask_frames=4, freq_masks=2, freq_mask_bins=4)
+    c.total_steps = 2
+    assert np.isfinite(train_and_evaluate(c, tmp_path)["loss"])

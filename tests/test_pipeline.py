@@ -71,3 +71,52 @@ def test_multiprocess_workers_resume_exactly(tiny_data):
             np.testing.assert_array_equal(next(fresh)["audio"], want)
     finally:
         fresh.close()
+
+
+def test_labels_of_the_named_tasks_ride_in_the_batch(tiny_data):
+    from jaxmusic.data.sources import read_manifest
+
+    tasks = ("style", "tags", "tempo")
+    batch = next(iter(_dataset(tiny_data, inputs=Inputs(num_views=1, tasks=tasks))))
+    assert set(batch) == {"audio", "labels"} and set(batch["labels"]) == set(tasks)
+    assert batch["audio"].shape == (4, 1, 729)
+    manifest = read_manifest(tiny_data)
+    assert batch["labels"]["style"].dtype == np.int32 and batch["labels"]["style"].shape == (4,)
+    assert batch["labels"]["tags"].shape == (4, len(manifest["tasks"]["tags"]["classes"]))
+    assert set(np.unique(batch["labels"]["tags"])) <= {0.0, 1.0}
+    assert batch["labels"]["tempo"].dtype == np.float32
+    # Each label is its clip's: find the clip by its audio and compare with the record.
+    source = open_split(tiny_data, "train")
+    recs = [records.decode(source[i]) for i in range(len(source))]
+    for row in range(4):
+        view = batch["audio"][row, 0]
+        (rec,) = [
+            r
+            for r in recs
+            if any(
+                np.array_equal(view, r["audio"][s : s + 729]) for s in np.flatnonzero(r["audio"] == view[0])
+            )
+        ]
+        assert batch["labels"]["style"][row] == rec["labels"]["style"]
+        assert np.flatnonzero(batch["labels"]["tags"][row]).tolist() == sorted(rec["labels"]["tags"])
+        assert batch["labels"]["tempo"][row] == np.float32(rec["labels"]["tempo"])
+
+
+def test_gap_crops_are_two_windows_of_one_clip_within_the_gap():
+    from jaxmusic.data.pipeline import GapCrops
+
+    audio = np.arange(10_000, dtype=np.int16)  # sample value = position
+    crop = GapCrops(crop_samples=1000, min_gap=2000, max_gap=4000)
+    rng = np.random.default_rng(0)
+    firsts = []
+    for _ in range(200):
+        a, b = crop(audio, rng)
+        assert np.array_equal(a, np.arange(a[0], a[0] + 1000)) and np.array_equal(
+            b, np.arange(b[0], b[0] + 1000)
+        )
+        assert 2000 <= abs(int(a[0]) - int(b[0])) <= 4000
+        firsts.append(a[0] < b[0])
+    assert 0.3 < np.mean(firsts) < 0.7  # either window may come first
+    # Too short for the minimum gap: the two farthest-apart windows.
+    a, b = crop(audio[:2500], rng)
+    assert {int(a[0]), int(b[0])} == {0, 1500}

@@ -23,7 +23,8 @@ import orbax.checkpoint as ocp
 from jaxmusic.data import records
 from jaxmusic.objectives.base import ENCODER
 
-# Keys whose change on resume is harmless: how long to run and how often to report.
+# Keys whose change on resume is harmless: how long to run, how often to report, and
+# how to evaluate (evaluation reads the state, never changes it).
 RESUMABLE_CHANGES = frozenset(
     {
         "total_steps",
@@ -32,6 +33,7 @@ RESUMABLE_CHANGES = frozenset(
         "keep_checkpoints",
         "progress_bar",
         "async_checkpointing",
+        "eval",
     }
 )
 
