@@ -174,7 +174,7 @@ def test_gradient_accumulation_equals_the_large_batch(tiny_data):
 
     c = _layer_norm_supervised(tiny_data)
     c.optimizer.name, c.optimizer.learning_rate, c.optimizer.momentum = "sgd", 1.0, 0.0  # update = -gradient
-    spec, _, _, _ = check_config(c)
+    spec = check_config(c).spec
     objective = build_objective(c, read_manifest(tiny_data))
     batch = next(
         iter(

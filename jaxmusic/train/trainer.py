@@ -9,6 +9,7 @@ the objective's business (objectives/base.py): this file names none.
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import time
 from collections.abc import Callable
@@ -117,12 +118,18 @@ class TrainingDiverged(RuntimeError):
     """The loss stopped being finite."""
 
 
-def check_config(config: ml_collections.ConfigDict) -> tuple[AugmentSpec, dict | None, Objective, dict]:
-    """Every check that can fail on bad input, before anything is compiled.
+@dataclasses.dataclass(frozen=True)
+class Checked:
+    """What `check_config` established: everything the run needs that bad input can break."""
 
-    Returns the augmentation spec, the limited-data budget's selection (None for the
-    full split), the objective (which has validated its own section) and the manifest.
-    """
+    spec: AugmentSpec
+    objective: Objective
+    manifest: dict[str, Any]
+    budget: dict | None  # the limited-data budget's selection; None for the full split
+
+
+def check_config(config: ml_collections.ConfigDict) -> Checked:
+    """Every check that can fail on bad input, before anything is compiled."""
     validate(config)
     for key in ("total_steps", "log_every_steps", "checkpoint_every_steps", "batch_size"):
         if config[key] < 1:
@@ -160,7 +167,7 @@ def check_config(config: ml_collections.ConfigDict) -> tuple[AugmentSpec, dict |
             raise ConfigError(
                 f"eval.split '{split}' has {n} clips, fewer than one batch of {b}: set eval.batch_size"
             )
-    return spec, budget, objective, manifest
+    return Checked(spec, objective, manifest, budget)
 
 
 def eval_batch_size(config: ml_collections.ConfigDict) -> int:
@@ -194,7 +201,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     """Train from scratch or resume from `workdir`; returns the final metrics and step."""
     workdir = Path(workdir)
     # --- checks (before any compilation) ---
-    spec, budget, objective, manifest = check_config(config)
+    checked = check_config(config)
+    objective, manifest, budget = checked.objective, checked.manifest, checked.budget
     mesh = make_mesh(tuple(config.mesh_shape))
     local_batch = check_batch(config.batch_size, mesh)
     eval_local = check_batch(eval_batch_size(config), mesh) if config.eval.every_steps else 0
@@ -230,7 +238,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
 
     # --- step ---
     train_step = make_train_step(
-        objective, tx, spec, step_key, config.optimizer.accumulation_steps, learning_rate
+        objective, tx, checked.spec, step_key, config.optimizer.accumulation_steps, learning_rate
     )
     step_fn = jax.jit(
         train_step,
