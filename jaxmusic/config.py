@@ -97,7 +97,10 @@ def base_config() -> ml_collections.ConfigDict:
     c.optimizer.end_learning_rate_factor = 0.0  # cosine ends at this fraction of the peak
     c.optimizer.clip_grad_norm = 0.0  # clip the global gradient norm to this; 0: off
     # The global batch is split into this many micro-batches whose gradients are
-    # averaged: the update of one batch_size batch with 1/k of its activation memory.
+    # averaged: for a loss that is a mean over examples (supervised; refused for
+    # contrastive objectives, whose negatives would shrink) the update of one
+    # batch_size batch with 1/k of its activation memory. BatchNorm statistics are
+    # per micro-batch.
     c.optimizer.accumulation_steps = 1
 
     c.batch_size = 48  # global, over all devices and processes
@@ -114,7 +117,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.eval = ml_collections.ConfigDict()
     c.eval.every_steps = 0
     c.eval.split = "valid"
-    c.eval.batch_size = 0  # global; 0: batch_size
+    c.eval.batch_size = 0  # global; 0: one micro-batch (batch_size / accumulation_steps)
     c.eval.seed = 0  # crops of the validation windows, the same at every evaluation
 
     c.embed = ml_collections.ConfigDict()

@@ -284,3 +284,16 @@ def test_convert_then_embed_from_the_command_line(tiny_data, tmp_path):
         expected = model.sequential(torch.from_numpy(windows)[:, None, :]).numpy().mean(axis=2)
     scale = float(np.abs(expected).max())
     np.testing.assert_allclose(got["window_embeddings"][:3], expected, rtol=1e-4, atol=1e-5 * scale)
+    # Converted weights are for embedding: `train` on them says so in one line.
+    proc = start_cli(
+        "train",
+        *config,
+        *small,
+        "--workdir",
+        str(tmp_path / "w"),
+        f"--config.data.dir={tiny_data}",
+        devices=1,
+    )
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 2 and "holds converted encoder weights" in err
+    assert err.strip().count("\n") == 0, err

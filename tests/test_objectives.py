@@ -69,6 +69,7 @@ def test_supervised_training_reports_validation_metrics(tiny_data, tmp_path, tas
     result = train_and_evaluate(c, tmp_path)
     logged = read_metrics(tmp_path)
     assert metric in logged[2] and metric in logged[4] and "valid_loss" in logged[4]
+    assert logged[4]["valid_clips"] == 4.0  # one batch of 4 from the 6 validation clips
     assert 0.0 <= result[metric] <= 1.0 and np.isfinite(result["valid_loss"])
 
 
@@ -84,6 +85,7 @@ def test_supervised_training_reports_validation_metrics(tiny_data, tmp_path, tas
         (("optimizer.name", "adagrad"), "unknown optimizer.name 'adagrad'"),
         (("optimizer.accumulation_steps", 3), "does not divide into 3 accumulation steps"),
         (("eval.every_steps", 2), "has 6 clips, fewer than one batch of 8"),
+        (("optimizer.accumulation_steps", 4), "leaves 2 rows per device, which do not divide into 4"),
     ],
 )
 def test_objective_and_training_config_errors_are_one_line(tiny_data, tmp_path, override, message):
@@ -229,3 +231,35 @@ def test_supervised_training_with_specaugment(tiny_data, tmp_path):
     c.model.logmel.update(time_masks=2, time_mask_frames=4, freq_masks=2, freq_mask_bins=4)
     c.total_steps = 2
     assert np.isfinite(train_and_evaluate(c, tmp_path)["loss"])
+
+
+def test_contrastive_objectives_refuse_gradient_accumulation(tiny_data, tmp_path):
+    c = tiny_config(tiny_data)
+    c.optimizer.accumulation_steps = 2
+    with pytest.raises(ConfigError, match="objective.name=simclr cannot accumulate gradients"):
+        train_and_evaluate(c, tmp_path)
+
+
+def test_a_cosine_run_refuses_a_new_total_steps_on_resume(tiny_data, tmp_path):
+    from jaxmusic.train.checkpoint import ResumeError
+
+    c = tiny_config(tiny_data)
+    c.optimizer.schedule, c.total_steps, c.checkpoint_every_steps = "cosine", 2, 2
+    train_and_evaluate(c, tmp_path)
+    c.total_steps = 4
+    with pytest.raises(ResumeError, match="cosine over total_steps=2"):
+        train_and_evaluate(c, tmp_path)
+    c.optimizer.decay_steps = 2  # an explicit length is not tied to total_steps
+    c.total_steps = 2
+    train_and_evaluate(c, tmp_path / "explicit")
+    c.total_steps = 4
+    assert train_and_evaluate(c, tmp_path / "explicit")["step"] == 4
+
+
+def test_example_batch_keeps_integer_inputs_other_than_audio():
+    from jaxmusic.objectives.base import example_batch
+
+    spec = {"audio": jax.ShapeDtypeStruct((2, 81), np.int16), "tokens": jax.ShapeDtypeStruct((7,), np.int32)}
+    batch = example_batch(spec)
+    assert batch["audio"].dtype == jnp.float32 and batch["audio"].shape == (1, 2, 81)
+    assert batch["tokens"].dtype == jnp.int32

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from jaxmusic.config import ConfigError
 from jaxmusic.data import records
+from jaxmusic.data.pipeline import encode_label
 from jaxmusic.data.sources import open_split, read_manifest
 from jaxmusic.models.registry import build_encoder
 from jaxmusic.preprocess import dequantize
@@ -62,14 +63,9 @@ def _windows(audio: np.ndarray, window: int) -> np.ndarray:
 
 
 def _labels_array(task: dict[str, Any], values: list[Any]) -> np.ndarray:
-    if task["kind"] == "multi":
-        out = np.zeros((len(values), len(task["classes"])), np.float32)
-        for i, tags in enumerate(values):
-            out[i, tags] = 1.0
-        return out
-    if task["kind"] == "single":
-        return np.asarray(values, np.int64)
-    return np.asarray(values, np.float32)
+    out = np.stack([encode_label(task, v) for v in values])
+    # Class indices are int64 in the embeddings file, as its format has always said.
+    return out.astype(np.int64) if task["kind"] == "single" else out
 
 
 def embed_split(

@@ -38,6 +38,10 @@ Metrics = dict[str, jax.Array]
 
 class Objective(Protocol):
     inputs: Inputs
+    # Whether the loss is a mean over independent examples, so that gradients of
+    # micro-batches average to the whole batch's (a contrastive loss is not: its
+    # negatives would shrink to one micro-batch).
+    accumulable: bool
 
     def init(self, rng: jax.Array, batch_spec: dict[str, Any]) -> Variables: ...
 
@@ -58,14 +62,10 @@ def encoder_variables(variables: Variables) -> Variables:
 
 
 def example_batch(batch_spec: dict[str, Any]) -> dict[str, Any]:
-    """Zeros shaped like one element of `batch_spec` with a batch axis of 1, audio as float
-    (what `preprocess` hands the model)."""
-
-    def zeros(s: jax.ShapeDtypeStruct) -> jax.Array:
-        dtype = jnp.float32 if jnp.issubdtype(s.dtype, jnp.integer) and s.ndim > 0 else s.dtype
-        return jnp.zeros((1, *s.shape), dtype)
-
-    return jax.tree.map(zeros, batch_spec)
+    """Zeros shaped like one element of `batch_spec` with a batch axis of 1, with `audio`
+    float as `preprocess` hands it to the model (token ids and labels keep their dtype)."""
+    batch = jax.tree.map(lambda s: jnp.zeros((1, *s.shape), s.dtype), batch_spec)
+    return {**batch, "audio": batch["audio"].astype(jnp.float32)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +74,7 @@ class FlaxObjective:
 
     model: nn.Module
     inputs: Inputs
+    accumulable: bool = True
 
     def init(self, rng: jax.Array, batch_spec: dict[str, Any]) -> Variables:
         """Variables of `model` for batches shaped like `batch_spec`."""

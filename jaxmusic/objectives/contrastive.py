@@ -88,4 +88,7 @@ def build_contrastive(
     # A module passed as a field is named after it: the encoder's variables land under
     # ENCODER, as the protocol promises.
     model = SimCLRModel(encoder=build_encoder(config.model), projector_dims=tuple(c.projector_dims))
-    return ContrastiveObjective(model=model, inputs=inputs, temperature=float(c.temperature))
+    # Negatives span the batch, so accumulating micro-batches would change the objective.
+    return ContrastiveObjective(
+        model=model, inputs=inputs, accumulable=False, temperature=float(c.temperature)
+    )

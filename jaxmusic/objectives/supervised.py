@@ -96,12 +96,14 @@ class SupervisedObjective(FlaxObjective):
         """Mean loss plus macro ROC-AUC / PR-AUC (multi) or accuracy (single)."""
         out = super().summarize(outputs)
         y, s = np.asarray(outputs["examples"]["labels"]), np.asarray(outputs["examples"]["scores"])
+        fns = {"accuracy": metric_fns.accuracy}
         if self.kind == "multi":
-            out.update(
-                roc_auc=metric_fns.macro_roc_auc(y, s), pr_auc=metric_fns.macro_average_precision(y, s)
-            )
-        else:
-            out["accuracy"] = metric_fns.accuracy(y, s)
+            fns = {"roc_auc": metric_fns.macro_roc_auc, "pr_auc": metric_fns.macro_average_precision}
+        for name, fn in fns.items():
+            try:
+                out[name] = fn(y, s)
+            except ValueError:  # e.g. no tag with both values among the validation clips
+                out[name] = float("nan")  # a monitoring figure: it never stops the run
         return out
 
 

@@ -87,6 +87,11 @@ def restore_latest(
     step = mngr.latest_step()
     if step is None:
         return None
+    if (Path(mngr.directory).parent / "origin.json").is_file():
+        raise ResumeError(
+            f"{Path(mngr.directory).parent} holds converted encoder weights, not a training run: "
+            "embed it, or train in a new --workdir"
+        )
     saved = mngr.restore(step, args=ocp.args.Composite(config=ocp.args.JsonRestore()))["config"]
     _check_compatible(saved, config.to_dict(), step)
     restored = mngr.restore(
@@ -107,6 +112,18 @@ def changed_keys(saved: dict, current: dict) -> list[str]:
 
 def _check_compatible(saved: dict, current: dict, step: int) -> None:
     changed = [k for k in changed_keys(saved, current) if k.split(".")[0] not in RESUMABLE_CHANGES]
+    opt = saved.get("optimizer", {})
+    if (
+        opt.get("schedule") == "cosine"
+        and not opt.get("decay_steps")
+        and saved["total_steps"] != current["total_steps"]
+    ):
+        # The cosine runs over total_steps: a longer run would bend the schedule mid-way.
+        raise ResumeError(
+            f"the workdir's run (step {step}) decays its learning rate by a cosine over total_steps="
+            f"{saved['total_steps']}: to train longer, set optimizer.decay_steps in the first run, "
+            "or use a new --workdir"
+        )
     if changed:
         raise ResumeError(
             f"the workdir's checkpoint (step {step}) was made with a different config "

@@ -141,6 +141,11 @@ def check_config(config: ml_collections.ConfigDict) -> Checked:
     objective = build_objective(config, manifest)
     make_optimizer(config.optimizer, config.total_steps)  # its own checks
     k = config.optimizer.accumulation_steps
+    if k > 1 and not objective.accumulable:
+        raise ConfigError(
+            f"objective.name={config.objective.name} cannot accumulate gradients (its loss couples the "
+            "examples of a batch): set optimizer.accumulation_steps=1"
+        )
     if config.batch_size % k:
         raise ConfigError(f"batch_size {config.batch_size} does not divide into {k} accumulation steps")
     try:
@@ -171,8 +176,9 @@ def check_config(config: ml_collections.ConfigDict) -> Checked:
 
 
 def eval_batch_size(config: ml_collections.ConfigDict) -> int:
-    """The global batch of evaluation during training."""
-    return config.eval.batch_size or config.batch_size
+    """The global batch of evaluation during training: by default one micro-batch, the
+    most the training step ever holds in memory at once."""
+    return config.eval.batch_size or config.batch_size // config.optimizer.accumulation_steps
 
 
 class _Preempted:
@@ -205,6 +211,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     objective, manifest, budget = checked.objective, checked.manifest, checked.budget
     mesh = make_mesh(tuple(config.mesh_shape))
     local_batch = check_batch(config.batch_size, mesh)
+    per_device, k = config.batch_size // mesh.devices.size, config.optimizer.accumulation_steps
+    if per_device % k:
+        # Each device must hold whole shares of every micro-batch, or XLA reshards in the scan.
+        raise ConfigError(
+            f"batch_size {config.batch_size} leaves {per_device} rows per device, which do not divide "
+            f"into {k} accumulation steps: use a multiple of {mesh.devices.size * k}"
+        )
     eval_local = check_batch(eval_batch_size(config), mesh) if config.eval.every_steps else 0
 
     # --- input: the elements the objective asks for ---
@@ -266,7 +279,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
             scalars["examples"] = jax.tree.map(
                 lambda *x: np.concatenate(x), *[o["examples"] for o in outputs]
             )
-        return {f"valid_{k}": v for k, v in objective.summarize(scalars).items()}
+        # Whole batches only: the split's remainder is left out, and the count says so.
+        summary = {"clips": float(len(outputs) * eval_batch_size(config)), **objective.summarize(scalars)}
+        return {f"valid_{k}": v for k, v in summary.items()}
 
     # --- checkpoint: resume if the workdir has one ---
     workdir.mkdir(parents=True, exist_ok=True)
