@@ -39,13 +39,13 @@ def load_encoder_variables(
     see `checkpoint.restore_encoder`), or freshly initialised from `seed` when `workdir`
     is None. Returns them and a description of where they came from."""
     encoder = build_encoder(config.model)
-    example = jnp.zeros((1, config.data.crop_samples), jnp.float32)
-    expected = jax.eval_shape(lambda: encoder.init(jax.random.PRNGKey(seed), example, train=False))
+    init = lambda: encoder.init(
+        jax.random.PRNGKey(seed), jnp.zeros((1, config.data.crop_samples)), train=False
+    )
     if workdir is None:
-        return jax.device_get(
-            encoder.init(jax.random.PRNGKey(seed), example, train=False)
-        ), f"random-init seed {seed}"
+        return jax.device_get(init()), f"random-init seed {seed}"
     variables, step = checkpoint.restore_encoder(workdir)
+    expected = jax.eval_shape(init)  # shapes only: nothing is initialised
     shapes = lambda tree: jax.tree.map(lambda x: tuple(x.shape), dict(tree))
     if shapes(variables) != shapes(expected):
         raise ConfigError(
