@@ -1,4 +1,4 @@
-"""`jaxmusic <command>`: prepare, train, convert, embed, probe, quickstart.
+"""`jaxmusic <command>`: prepare, train, convert, embed, probe, bench, quickstart.
 
 Errors a user can fix (a bad config key, a batch that does not divide, a missing
 dataset, a diverged loss) end the command with one line on stderr and exit code 2.
@@ -7,10 +7,12 @@ dataset, a diverged loss) end the command with one line on stderr and exit code 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
 from jaxmusic.config import ConfigError
+from jaxmusic.evaluate.probe import ProbeConfig
 
 
 def _add_config(p: argparse.ArgumentParser) -> None:
@@ -72,11 +74,25 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--seed", type=int, default=0, help="seed of the random-init encoder")
     e.add_argument("--out", required=True)
 
-    p = sub.add_parser("probe", help="linear probes on embeddings, one per task")
+    p = sub.add_parser(
+        "probe", help="probes on embeddings, one per task",
+        description="Override the probe with --probe.KEY=VALUE, e.g. --probe.learning_rates=(1e-4,1e-3) "
+        "--probe.model=mlp; keys: " + ", ".join(f.name for f in dataclasses.fields(ProbeConfig)),
+    )  # fmt: skip
     p.add_argument("--embeddings", required=True, help="a folder written by `jaxmusic embed`")
     p.add_argument("--tasks", nargs="*", help="tasks to probe (default: all)")
     p.add_argument("--out", required=True)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="the probe's seed (--probe.seeds for several)")
+
+    b = sub.add_parser(
+        "bench", help="measure embedders on datasets under the papers' protocols (a suite file)",
+        description="Override any suite key with --suite.KEY=VALUE, e.g. --suite.probe.learning_rates=(1e-4,1e-3). "
+        "Re-running with the same --out skips finished jobs and retries failed ones.",
+    )  # fmt: skip
+    b.add_argument(
+        "--suite", required=True, help="suite file, optionally with an argument: suites/few_shot.py:runlocal"
+    )
+    b.add_argument("--out", required=True)
 
     v = sub.add_parser("convert", help="turn released weights into a checkpoint that `embed` takes")
     v_sub = v.add_subparsers(dest="source", required=True)
@@ -102,6 +118,24 @@ def _split_overrides(rest: list[str]) -> list[str]:
     if bad:
         raise ConfigError(f"unrecognised arguments: {' '.join(bad)}")
     return rest
+
+
+def _probe_config(rest: list[str], seed: int) -> ProbeConfig:
+    """The probe command's ProbeConfig from `--probe.KEY=VALUE` arguments."""
+    import ml_collections
+
+    from jaxmusic.config import apply_override
+
+    fields = dataclasses.asdict(ProbeConfig(seeds=(seed,)))
+    config = ml_collections.ConfigDict(fields)
+    for item in rest:
+        if not item.startswith("--probe."):
+            raise ConfigError(f"unrecognised argument {item!r}: probe settings look like --probe.KEY=VALUE")
+        apply_override(config, item, prefix="probe")
+    try:
+        return ProbeConfig.from_mapping(config.to_dict())
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
 
 
 def _match_training(config, workdir: Path):
@@ -174,11 +208,21 @@ def run(argv: list[str]) -> int:
         return 0
 
     if args.command == "probe":
-        _split_overrides(rest)
         from jaxmusic.evaluate.report import run_probes
 
-        run_probes(args.embeddings, args.out, tasks=args.tasks, seed=args.seed)
+        run_probes(args.embeddings, args.out, tasks=args.tasks, config=_probe_config(rest, args.seed))
         return 0
+
+    if args.command == "bench":
+        from jaxmusic.evaluate.bench import bench
+
+        results = bench(args.suite, args.out, rest)
+        failed = results["failed"]
+        print(
+            f"bench: {len(results['cells'])} cells in {args.out}/report.md"
+            + (f"; {len(failed)} jobs failed" if failed else "")
+        )
+        return 1 if failed else 0
 
     if args.command == "convert":
         from jaxmusic.convert.clmr import convert_clmr

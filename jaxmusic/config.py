@@ -177,17 +177,7 @@ def load(spec: str, overrides: list[str] = ()) -> ml_collections.ConfigDict:
 
     The file must define `get_config(arg: str | None) -> ConfigDict`.
     """
-    path, _, arg = spec.partition(":")
-    file = _locate(path)
-    module_spec = importlib.util.spec_from_file_location(f"_jaxmusic_config_{file.stem}", file)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    if not hasattr(module, "get_config"):
-        raise ConfigError(f"{path} defines no get_config(arg)")
-    try:
-        config = module.get_config(arg or None)
-    except ValueError as e:
-        raise ConfigError(f"{spec}: {e}") from None
+    config = load_file(spec)
     validate(config)
     for item in overrides:
         apply_override(config, item)
@@ -195,23 +185,38 @@ def load(spec: str, overrides: list[str] = ()) -> ml_collections.ConfigDict:
     return config
 
 
-def _locate(path: str) -> Path:
-    """A config file by path, or one of the configs shipped with jaxmusic (`configs/NAME.py`)."""
+def load_file(spec: str, folder: str = "configs") -> ml_collections.ConfigDict:
+    """`get_config(arg)` of `path/to/file.py[:arg]` (or of a file shipped in `folder`)."""
+    path, _, arg = spec.partition(":")
+    file = _locate(path, folder)
+    module_spec = importlib.util.spec_from_file_location(f"_jaxmusic_{folder}_{file.stem}", file)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    if not hasattr(module, "get_config"):
+        raise ConfigError(f"{path} defines no get_config(arg)")
+    try:
+        return module.get_config(arg or None)
+    except ValueError as e:
+        raise ConfigError(f"{spec}: {e}") from None
+
+
+def _locate(path: str, folder: str = "configs") -> Path:
+    """A config file by path, or one shipped with jaxmusic (`configs/NAME.py`, `suites/NAME.py`)."""
     file = Path(path)
     if file.is_file():
         return file
-    shipped = Path(__file__).resolve().parent.parent / "configs" / file.name
-    if file.parent.name in ("configs", "") and shipped.is_file():
+    shipped = Path(__file__).resolve().parent.parent / folder / file.name
+    if file.parent.name in (folder, "") and shipped.is_file():
         return shipped
     raise ConfigError(f"config file not found: {path}")
 
 
-def apply_override(config: ml_collections.ConfigDict, item: str) -> None:
+def apply_override(config: ml_collections.ConfigDict, item: str, prefix: str = "config") -> None:
     """Apply one `a.b=value` override, parsed with the type the key already has."""
     key, sep, raw = item.partition("=")
-    key = key.removeprefix("--").removeprefix("config.")
+    key = key.removeprefix("--").removeprefix(f"{prefix}.")
     if not sep:
-        raise ConfigError(f"override '{item}' must look like --config.{key}=VALUE")
+        raise ConfigError(f"override '{item}' must look like --{prefix}.{key}=VALUE")
     known = _flatten(config)
     if key not in known:
         raise ConfigError(f"unknown config key '{key}'{_suggest(key, list(known))}")

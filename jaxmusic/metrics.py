@@ -2,9 +2,10 @@
 
 These reproduce the scikit-learn definitions used by CLMR-style linear evaluation
 (``roc_auc_score``, ``average_precision_score``, ``accuracy_score`` on argmax,
-``r2_score``) so published numbers stay comparable, without making scikit-learn a
-runtime dependency. Ties in scores are handled exactly as scikit-learn does: the
-curves are built over *distinct* score thresholds.
+``r2_score``, ``top_k_accuracy_score``) and mir_eval's MIREX key score, so published
+numbers stay comparable, without making either library a runtime dependency. Ties in
+scores are handled exactly as scikit-learn does: ROC-AUC gives tied scores average
+ranks, and average precision treats a run of tied scores as one threshold.
 
 Deliberate difference from scikit-learn: the macro averages skip classes whose
 metric is undefined on the given data (ROC-AUC: a class with only positives or
@@ -15,16 +16,39 @@ often miss a rare tag, and that must not crash or silently bias the average.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
 import numpy as np
 
 __all__ = [
     "accuracy",
     "average_precision",
+    "average_precision_columns",
+    "bootstrap_ci",
+    "is_key_vocabulary",
     "macro_average_precision",
     "macro_roc_auc",
+    "mean_std",
+    "mirex_key_score",
+    "parse_key",
     "r2",
+    "recall_at_k",
     "roc_auc",
+    "roc_auc_columns",
 ]
+
+
+# ----------------------------------------------------------------------------- ranking metrics
+
+
+def _labels_and_scores(y_true: np.ndarray, y_score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    if not ((y_true == 0) | (y_true == 1)).all():
+        raise ValueError("y_true must be binary (0/1)")
+    if not np.isfinite(y_score).all():
+        raise ValueError("y_score contains NaN/inf")
+    return y_true == 1, y_score
 
 
 def _binary_inputs(y_true: np.ndarray, y_score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -34,38 +58,141 @@ def _binary_inputs(y_true: np.ndarray, y_score: np.ndarray) -> tuple[np.ndarray,
         raise ValueError(
             f"expected 1-D y_true and y_score of equal length, got {y_true.shape} and {y_score.shape}"
         )
-    if not np.isin(y_true, (0, 1)).all():
-        raise ValueError("y_true must be binary (0/1)")
-    if not np.isfinite(y_score).all():
-        raise ValueError("y_score contains NaN/inf")
-    return y_true.astype(np.float64), y_score
+    return _labels_and_scores(y_true, y_score)
 
 
-def _binary_clf_curve(y_true: np.ndarray, y_score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Cumulative (fps, tps) at each distinct threshold, highest score first."""
-    # Stable sort so the result does not depend on the order of tied samples.
-    order = np.argsort(y_score, kind="mergesort")[::-1]
-    y_score, y_true = y_score[order], y_true[order]
-    # Last index of each run of equal scores: a threshold admits all ties at once.
-    distinct = np.where(np.diff(y_score))[0]
-    idx = np.r_[distinct, y_true.size - 1]
-    tps = np.cumsum(y_true)[idx]
-    fps = 1 + idx - tps
-    return fps, tps
+def _column_inputs(y_true: np.ndarray, y_score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    y_true, y_score = np.asarray(y_true), np.asarray(y_score, dtype=np.float64)
+    if y_true.ndim != 2 or y_true.shape != y_score.shape:
+        raise ValueError(
+            f"expected [n, C] y_true and y_score of equal shape, got {y_true.shape} and {y_score.shape}"
+        )
+    return _labels_and_scores(y_true, y_score)
+
+
+class _Ranked(NamedTuple):
+    """Every score column sorted once, reduced to what the rank metrics need per positive.
+
+    The metrics take per-row weights (a bootstrap resample is the original rows weighted
+    by how often each was drawn), so resampling never sorts again. Positives are listed
+    column by column, in ascending score order within a column.
+    """
+
+    order: np.ndarray  # [C, n] row at each ascending position of each column
+    row: np.ndarray  # [T] row of each positive
+    col: np.ndarray  # [T] column of each positive
+    below: np.ndarray  # [T] flat index into [C, n + 1] prefix sums: weight strictly below its tie run
+    through: np.ndarray  # [T] likewise: weight up to the end of its tie run
+    run_head: np.ndarray  # [T] index of the first positive in the same column and tie run
+
+
+def _rank(y_true: np.ndarray, y_score: np.ndarray) -> _Ranked:
+    """Sort each column of validated [n, C] inputs (labels bool)."""
+    n_rows = y_score.shape[0]
+    # Rows of a contiguous [C, n] copy: sorting along the last axis is the fast direction.
+    scores = np.ascontiguousarray(y_score.T)
+    order = np.argsort(scores, axis=1)
+    scores = np.take_along_axis(scores, order, axis=1)
+    starts = np.ones(scores.shape, dtype=bool)
+    starts[:, 1:] = scores[:, 1:] != scores[:, :-1]
+    # Flat [C * n] positions: every column opens with a run start, so the start after a
+    # positive's run (or the end of all columns) closes that run.
+    run_starts = np.r_[np.flatnonzero(starts), scores.size]
+    positive = np.flatnonzero(np.take_along_axis(np.ascontiguousarray(y_true.T), order, axis=1))
+    run = np.searchsorted(run_starts, positive, side="right") - 1
+    col = positive // max(n_rows, 1)  # no positives when there are no rows
+    heads = np.ones(run.shape, dtype=bool)
+    heads[1:] = run[1:] != run[:-1]
+    run_head = np.maximum.accumulate(np.where(heads, np.arange(run.size), 0))
+    # The prefix sums carry one extra leading slot per column: flat index + column.
+    return _Ranked(
+        order,
+        order.ravel()[positive],
+        col,
+        run_starts[run] + col,
+        run_starts[run + 1] + col,
+        run_head,
+    )
+
+
+def _rank_binary(y_true: np.ndarray, y_score: np.ndarray) -> _Ranked:
+    y_true, y_score = _binary_inputs(y_true, y_score)
+    return _rank(y_true[:, None], y_score[:, None])
+
+
+def _rank_columns(y_true: np.ndarray, y_score: np.ndarray) -> _Ranked:
+    return _rank(*_column_inputs(y_true, y_score))
+
+
+def _weighted_counts(
+    ranked: _Ranked, weight: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+    """Per positive: its weight and the weight below / through its tie run; per column: P; total W.
+
+    weight: per row, None for every row once.
+    """
+    n_cols, n = ranked.order.shape
+    if weight is None:
+        weight = np.ones(n)
+    prefix = np.zeros((n_cols, n + 1))
+    np.cumsum(weight[ranked.order], axis=1, out=prefix[:, 1:])
+    prefix = prefix.ravel()
+    w_pos = weight[ranked.row]
+    npos = np.bincount(ranked.col, weights=w_pos, minlength=n_cols)
+    return w_pos, prefix[ranked.below], prefix[ranked.through], npos, float(weight.sum())
+
+
+def _auc(ranked: _Ranked, weight: np.ndarray | None = None) -> np.ndarray:
+    """Weighted Mann-Whitney U / (P * N) per column; NaN without both classes."""
+    w_pos, below, through, npos, total = _weighted_counts(ranked, weight)
+    # Each positive outranks the weight below its run and half the weight tied with it;
+    # over all positives that counts the positive-positive pairs as npos^2 / 2.
+    outranked = np.bincount(ranked.col, weights=w_pos * (below + through), minlength=npos.size) / 2
+    pairs = npos * (total - npos)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(pairs > 0, (outranked - npos**2 / 2) / pairs, np.nan)
+
+
+def _ap(ranked: _Ranked, weight: np.ndarray | None = None) -> np.ndarray:
+    """Weighted average precision per column; NaN without a positive."""
+    w_pos, below, _, npos, total = _weighted_counts(ranked, weight)
+    # Positive weight at or above each positive's run: the column's positives through the
+    # end of its column minus those listed before the run's first positive.
+    listed_before = np.cumsum(w_pos) - w_pos
+    true_pos = np.cumsum(npos)[ranked.col] - listed_before[ranked.run_head]
+    retrieved = total - below
+    # A positive drawn zero times may sit above every drawn row (retrieved = 0).
+    hits = np.divide(w_pos * true_pos, retrieved, out=np.zeros_like(retrieved), where=w_pos > 0)
+    summed = np.bincount(ranked.col, weights=hits, minlength=npos.size)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(npos > 0, summed / npos, np.nan)
+
+
+def roc_auc_columns(y_true: np.ndarray, y_score: np.ndarray) -> np.ndarray:
+    """ROC-AUC of each column of [n, C] 0/1 targets and scores, as scikit-learn's roc_auc_score.
+
+    float64 [C]; NaN for a column with only positives or only negatives.
+    """
+    return _auc(_rank_columns(y_true, y_score))
+
+
+def average_precision_columns(y_true: np.ndarray, y_score: np.ndarray) -> np.ndarray:
+    """Average precision of each column of [n, C] 0/1 targets and scores, as scikit-learn's.
+
+    float64 [C]; NaN for a column without positives.
+    """
+    return _ap(_rank_columns(y_true, y_score))
 
 
 def roc_auc(y_true: np.ndarray, y_score: np.ndarray) -> float:
-    """Binary ROC-AUC (trapezoid over distinct thresholds, as scikit-learn).
+    """Binary ROC-AUC (tied scores share their average rank, as scikit-learn).
 
     Raises ValueError if y_true contains only one class (AUC undefined).
     """
-    y_true, y_score = _binary_inputs(y_true, y_score)
-    fps, tps = _binary_clf_curve(y_true, y_score)
-    if tps[-1] == 0 or fps[-1] == 0:
+    value = float(_auc(_rank_binary(y_true, y_score))[0])
+    if math.isnan(value):
         raise ValueError("roc_auc is undefined when y_true contains only one class")
-    fpr = np.r_[0.0, fps / fps[-1]]
-    tpr = np.r_[0.0, tps / tps[-1]]
-    return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2.0))
+    return value
 
 
 def average_precision(y_true: np.ndarray, y_score: np.ndarray) -> float:
@@ -73,22 +200,16 @@ def average_precision(y_true: np.ndarray, y_score: np.ndarray) -> float:
 
     No interpolation, as scikit-learn. Raises ValueError if y_true has no positives.
     """
-    y_true, y_score = _binary_inputs(y_true, y_score)
-    fps, tps = _binary_clf_curve(y_true, y_score)
-    if tps[-1] == 0:
+    value = float(_ap(_rank_binary(y_true, y_score))[0])
+    if math.isnan(value):
         raise ValueError("average_precision is undefined when y_true has no positives")
-    precision = tps / (tps + fps)
-    recall = tps / tps[-1]
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+    return value
 
 
-def _per_class(y_true: np.ndarray, y_score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    y_true, y_score = np.asarray(y_true), np.asarray(y_score)
-    if y_true.ndim != 2 or y_true.shape != y_score.shape:
-        raise ValueError(
-            f"expected [n, C] y_true and y_score of equal shape, got {y_true.shape} and {y_score.shape}"
-        )
-    return y_true, y_score
+def _mean_defined(values: np.ndarray) -> float:
+    """Mean of the non-NaN entries; NaN if there are none."""
+    defined = values[~np.isnan(values)]
+    return float(defined.mean()) if defined.size else math.nan
 
 
 def macro_roc_auc(y_true: np.ndarray, y_score: np.ndarray) -> float:
@@ -97,12 +218,10 @@ def macro_roc_auc(y_true: np.ndarray, y_score: np.ndarray) -> float:
     Classes with only positives or only negatives are skipped (scikit-learn would
     raise); raises ValueError if no class qualifies.
     """
-    y_true, y_score = _per_class(y_true, y_score)
-    npos = (y_true == 1).sum(axis=0)
-    keep = np.flatnonzero((npos > 0) & (npos < y_true.shape[0]))
-    if keep.size == 0:
+    value = _mean_defined(roc_auc_columns(y_true, y_score))
+    if math.isnan(value):
         raise ValueError("macro_roc_auc: no class has both positive and negative rows")
-    return float(np.mean([roc_auc(y_true[:, c], y_score[:, c]) for c in keep]))
+    return value
 
 
 def macro_average_precision(y_true: np.ndarray, y_score: np.ndarray) -> float:
@@ -111,12 +230,13 @@ def macro_average_precision(y_true: np.ndarray, y_score: np.ndarray) -> float:
     Classes with no positives are skipped (scikit-learn would count them as 0);
     raises ValueError if no class has a positive.
     """
-    y_true, y_score = _per_class(y_true, y_score)
-    keep = np.flatnonzero((y_true == 1).any(axis=0))
-    if keep.size == 0:
+    value = _mean_defined(average_precision_columns(y_true, y_score))
+    if math.isnan(value):
         raise ValueError("macro_average_precision: no class has a positive label")
-    scores = [average_precision(y_true[:, c], y_score[:, c]) for c in keep]
-    return float(np.mean(scores))
+    return value
+
+
+# ----------------------------------------------------------------------------- other metrics
 
 
 def accuracy(y_true: np.ndarray, y_pred_scores: np.ndarray) -> float:
@@ -152,3 +272,161 @@ def r2(y_true: np.ndarray, y_pred: np.ndarray) -> float:
         fallback = np.where(ss_res == 0, 1.0, 0.0)
         score = np.where(ss_tot != 0, 1.0 - ss_res / ss_tot, fallback)
     return float(np.mean(score))
+
+
+def recall_at_k(similarity: np.ndarray, relevant: np.ndarray, k: int) -> float:
+    """Fraction of queries whose relevant item is among their k most similar items.
+
+    similarity [Q, I], relevant [Q] item indices. Ties rank the higher item index first,
+    as scikit-learn's top_k_accuracy_score (which reverses a stable ascending sort).
+    """
+    similarity = np.asarray(similarity, dtype=np.float64)
+    relevant = np.asarray(relevant)
+    if similarity.ndim != 2 or relevant.shape != similarity.shape[:1] or relevant.size == 0:
+        raise ValueError(
+            f"expected similarity [Q, I] and relevant [Q] with Q >= 1, got {similarity.shape} and "
+            f"{relevant.shape}"
+        )
+    if not np.issubdtype(relevant.dtype, np.integer) or (relevant < 0).any():
+        raise ValueError("relevant must hold item indices (non-negative integers)")
+    if (relevant >= similarity.shape[1]).any():
+        raise ValueError(f"relevant indexes an item beyond the {similarity.shape[1]} items")
+    if not np.isfinite(similarity).all():
+        raise ValueError("similarity contains NaN/inf")
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    target = similarity[np.arange(relevant.size), relevant][:, None]
+    later = np.arange(similarity.shape[1]) > relevant[:, None]
+    ahead = (similarity > target) | ((similarity == target) & later)
+    return float(np.mean(ahead.sum(axis=1) < k))
+
+
+# ----------------------------------------------------------------------------- musical keys
+
+_TONICS = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
+_ACCIDENTALS = {"": 0, "#": 1, "b": -1}
+_MODES = {"major": "major", "maj": "major", "minor": "minor", "min": "minor"}
+
+
+def parse_key(name: str) -> tuple[int, str] | None:
+    """(pitch class 0-11, "major" | "minor") of a key like "Db minor" or "f# maj"; None otherwise.
+
+    Tonic and mode are case-insensitive and separated by whitespace; the tonic takes one
+    optional '#' or 'b', and the mode may be major, minor, maj or min.
+    """
+    parts = name.split()
+    if len(parts) != 2:
+        return None
+    tonic, mode = parts[0].lower(), _MODES.get(parts[1].lower())
+    if mode is None or tonic[:1] not in _TONICS or tonic[1:] not in _ACCIDENTALS:
+        return None
+    return (_TONICS[tonic[0]] + _ACCIDENTALS[tonic[1:]]) % 12, mode
+
+
+def is_key_vocabulary(classes: Sequence[str]) -> bool:
+    """Whether there is at least one class and every class is a key name (see parse_key)."""
+    return len(classes) > 0 and all(parse_key(c) is not None for c in classes)
+
+
+def _key_weight(reference: tuple[int, str], estimate: tuple[int, str]) -> float:
+    """mir_eval.key.weighted_score of two parsed keys."""
+    (ref_pc, ref_mode), (est_pc, est_mode) = reference, estimate
+    up = (est_pc - ref_pc) % 12
+    if est_mode == ref_mode:
+        return {0: 1.0, 7: 0.5}.get(up, 0.0)  # same key; estimate a fifth above
+    if up == (9 if ref_mode == "major" else 3):
+        return 0.3  # relative minor / major
+    return 0.2 if up == 0 else 0.0  # parallel minor / major
+
+
+def mirex_key_score(y_true: Sequence[str], y_pred: Sequence[str]) -> float:
+    """Mean MIREX weighted key score of predicted against reference key names.
+
+    Per pair, as mir_eval.key.weighted_score: same key 1.0, estimated tonic a fifth above
+    in the same mode 0.5, relative major/minor 0.3, parallel major/minor 0.2, else 0.
+    Raises ValueError on a name parse_key rejects.
+    """
+    if len(y_true) != len(y_pred) or len(y_true) == 0:
+        raise ValueError(f"expected equal, non-zero numbers of keys, got {len(y_true)} and {len(y_pred)}")
+
+    def parsed(name: str) -> tuple[int, str]:
+        key = parse_key(name)
+        if key is None:
+            raise ValueError(f"not a key name: {name!r} (expected e.g. 'C# minor' or 'Eb major')")
+        return key
+
+    return float(np.mean([_key_weight(parsed(t), parsed(p)) for t, p in zip(y_true, y_pred, strict=True)]))
+
+
+# ----------------------------------------------------------------------------- uncertainty
+
+
+# Bootstrapped by reweighting one sort of the data rather than sorting every resample:
+# metric -> (validation and sort of its two inputs, weighted per-column metric).
+_BY_WEIGHT: dict[Callable[..., float], tuple[Callable[..., _Ranked], Callable[..., np.ndarray]]] = {
+    roc_auc: (_rank_binary, _auc),
+    average_precision: (_rank_binary, _ap),
+    macro_roc_auc: (_rank_columns, _auc),
+    macro_average_precision: (_rank_columns, _ap),
+}
+
+
+def bootstrap_ci(
+    metric: Callable[..., float],
+    *arrays: np.ndarray,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of metric(*arrays), resampling rows of all arrays together.
+
+    Resamples on which the metric raises ValueError or returns NaN are dropped (a small
+    test set may miss a class); (nan, nan) if fewer than 2 succeed. Deterministic given
+    seed. The ranking metrics of this module are evaluated from a single sort of the
+    data, so input they reject outright raises here.
+    """
+    arrays = tuple(np.asarray(a) for a in arrays)
+    if not arrays or any(a.ndim == 0 for a in arrays) or len({a.shape[0] for a in arrays}) != 1:
+        raise ValueError(f"expected arrays with equal numbers of rows, got {[a.shape for a in arrays]}")
+    n = arrays[0].shape[0]
+    if n == 0 or n_boot < 2 or not 0 < level < 1:
+        raise ValueError(f"need rows, n_boot >= 2 and 0 < level < 1; got {n} rows, {n_boot}, {level}")
+    # Looked up by identity: a metric need not be hashable.
+    by_weight = next((form for known, form in _BY_WEIGHT.items() if known is metric), None)
+    if by_weight is not None and len(arrays) == 2:
+        rank, column_metric = by_weight
+        ranked = rank(*arrays)
+
+        def evaluate(rows: np.ndarray) -> float:
+            # Classes undefined on the resample are NaN and skipped, as in the macro metrics;
+            # with none defined the mean is NaN and the resample is dropped.
+            return _mean_defined(column_metric(ranked, np.bincount(rows, minlength=n).astype(np.float64)))
+    else:
+
+        def evaluate(rows: np.ndarray) -> float:
+            return float(metric(*(a[rows] for a in arrays)))
+
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(n_boot):
+        try:
+            value = evaluate(rng.integers(0, n, size=n))
+        except ValueError:
+            continue
+        if not math.isnan(value):
+            values.append(value)
+    if len(values) < 2:
+        return math.nan, math.nan
+    low, high = np.percentile(values, [50 * (1 - level), 50 * (1 + level)])
+    return float(low), float(high)
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and population standard deviation (ddof=0) of values, e.g. scores over seeds.
+
+    The values must be finite and non-empty (drop NaN first); raises ValueError otherwise.
+    """
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim != 1 or array.size == 0 or not np.isfinite(array).all():
+        raise ValueError(f"expected a non-empty sequence of finite numbers, got {values!r}")
+    return float(array.mean()), float(array.std())

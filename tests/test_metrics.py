@@ -1,10 +1,12 @@
-"""The NumPy metrics must match scikit-learn exactly (sklearn is a test-only reference)."""
+"""The NumPy metrics must match scikit-learn and mir_eval exactly (test-only references)."""
 
+import mir_eval.key
 import numpy as np
 import pytest
 from sklearn import metrics as skm
 
 from jaxmusic import metrics
+from jaxmusic.data import synth
 
 SEEDS = range(40)
 
@@ -108,3 +110,213 @@ def test_r2_constant_target() -> None:
     y = np.full(5, 2.0)
     assert metrics.r2(y, y) == skm.r2_score(y, y) == 1.0
     assert metrics.r2(y, y + 1) == skm.r2_score(y, y + 1) == 0.0
+
+
+def _columns_case(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Multi-hot targets with an all-negative and an all-positive column, and tied scores."""
+    rng = np.random.default_rng(seed)
+    n, c = int(rng.integers(5, 300)), int(rng.integers(3, 15))
+    y = (rng.random((n, c)) < rng.uniform(0.02, 0.7, size=c)).astype(int)
+    y[:, 0], y[:, 1] = 0, 1
+    s = np.round(rng.random((n, c)) + 0.4 * y * rng.random(c), int(rng.choice([0, 1, 2, 8])))
+    return y, s
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_column_metrics_match_sklearn(seed: int) -> None:
+    y, s = _columns_case(seed)
+    auc, ap = metrics.roc_auc_columns(y, s), metrics.average_precision_columns(y, s)
+    assert auc.shape == ap.shape == (y.shape[1],) and auc.dtype == ap.dtype == np.float64
+    for k in range(y.shape[1]):
+        npos = y[:, k].sum()
+        if 0 < npos < y.shape[0]:
+            assert auc[k] == pytest.approx(skm.roc_auc_score(y[:, k], s[:, k]), abs=1e-12)
+        else:
+            assert np.isnan(auc[k])
+        if npos > 0:
+            assert ap[k] == pytest.approx(skm.average_precision_score(y[:, k], s[:, k]), abs=1e-12)
+        else:
+            assert np.isnan(ap[k])
+
+
+def test_column_metrics_validate() -> None:
+    with pytest.raises(ValueError, match="equal shape"):
+        metrics.roc_auc_columns(np.zeros((3, 2), int), np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="binary"):
+        metrics.average_precision_columns(np.full((3, 2), 2), np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="NaN"):
+        metrics.roc_auc_columns(np.eye(2, dtype=int), np.array([[0.1, np.nan], [0.2, 0.3]]))
+
+
+# mir_eval spells a tonic with at most one accidental and no Cb/Fb/E#/B#.
+_SPELLINGS = {
+    0: ["C", "c"], 1: ["C#", "Db", "db"], 2: ["D", "d"], 3: ["D#", "Eb", "EB"], 4: ["E", "e"],
+    5: ["F", "f"], 6: ["F#", "Gb", "f#"], 7: ["G", "g"], 8: ["G#", "Ab", "ab"], 9: ["A", "a"],
+    10: ["A#", "Bb", "bb"], 11: ["B", "b"],
+}  # fmt: skip
+
+
+def _key_names(rng: np.random.Generator, size: int) -> list[str]:
+    pcs, modes = rng.integers(0, 12, size), rng.choice(["major", "minor"], size)
+    return [f"{rng.choice(_SPELLINGS[int(pc)])} {mode}" for pc, mode in zip(pcs, modes, strict=True)]
+
+
+def test_mirex_key_score_every_pair_matches_mir_eval() -> None:
+    keys = [f"{names[-1]} {mode}" for names in _SPELLINGS.values() for mode in ("major", "minor")]
+    for ref in keys:
+        for est in keys:
+            assert metrics.mirex_key_score([ref], [est]) == mir_eval.key.weighted_score(ref, est), (ref, est)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_mirex_key_score_matches_mir_eval(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    ref, est = _key_names(rng, 400), _key_names(rng, 400)
+    # Make related pairs common: the same tonic, a fifth up, or the relative key.
+    for i in range(0, 400, 4):
+        est[i] = ref[i].replace("major", "minor") if i % 8 else ref[i]
+    expected = np.mean([mir_eval.key.weighted_score(r, e) for r, e in zip(ref, est, strict=True)])
+    assert metrics.mirex_key_score(ref, est) == pytest.approx(expected, abs=1e-12)
+    assert metrics.mirex_key_score(np.asarray(ref), np.asarray(est)) == pytest.approx(expected, abs=1e-12)
+
+
+def test_mirex_key_score_relations() -> None:
+    assert metrics.mirex_key_score(["C major"], ["G major"]) == 0.5
+    assert metrics.mirex_key_score(["C major"], ["F major"]) == 0.0  # a fifth below
+    assert metrics.mirex_key_score(["A minor"], ["E minor"]) == 0.5
+    assert metrics.mirex_key_score(["C major"], ["A minor"]) == 0.3
+    assert metrics.mirex_key_score(["A minor"], ["C major"]) == 0.3
+    assert metrics.mirex_key_score(["C major"], ["c min"]) == 0.2
+    assert metrics.mirex_key_score(["C# major", "Db minor"], ["Db maj", "C# minor"]) == 1.0
+    with pytest.raises(ValueError, match="not a key name"):
+        metrics.mirex_key_score(["C major"], ["X"])
+    with pytest.raises(ValueError):
+        metrics.mirex_key_score(["C major"], [])
+
+
+def test_parse_key() -> None:
+    assert metrics.parse_key("C major") == (0, "major")
+    assert metrics.parse_key("db MINOR") == (1, "minor")
+    assert metrics.parse_key(" F# min ") == (6, "minor")
+    assert metrics.parse_key("Bb maj") == (10, "major")
+    assert metrics.parse_key("Cb major") == (11, "major")
+    for name in ("H major", "C dorian", "C", "X", "C## major", "C major key", "", "C:major"):
+        assert metrics.parse_key(name) is None, name
+    assert metrics.is_key_vocabulary(synth.KEYS)
+    assert not metrics.is_key_vocabulary(["C major", "rock"])
+    assert not metrics.is_key_vocabulary([])
+
+
+@pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize("k", [1, 5, 10])
+def test_recall_at_k_matches_sklearn(seed: int, k: int) -> None:
+    rng = np.random.default_rng(seed)
+    q, items = int(rng.integers(1, 100)), int(rng.integers(12, 80))
+    relevant = rng.integers(0, items, q)
+    # One decimal: many tied similarities, where the tie order matters.
+    similarity = np.round(rng.normal(size=(q, items)), int(rng.choice([1, 8])))
+    similarity[np.arange(q), relevant] += rng.uniform(0, 2)
+    expected = skm.top_k_accuracy_score(relevant, similarity, k=k, labels=np.arange(items))
+    assert metrics.recall_at_k(similarity, relevant, k) == pytest.approx(expected, abs=1e-12)
+
+
+def test_recall_at_k_validates() -> None:
+    with pytest.raises(ValueError):
+        metrics.recall_at_k(np.zeros((2, 3)), np.array([0, 3]), 1)
+    with pytest.raises(ValueError):
+        metrics.recall_at_k(np.zeros((2, 3)), np.array([0, 1]), 0)
+    with pytest.raises(ValueError):
+        metrics.recall_at_k(np.zeros((2, 3)), np.array([0.0, 1.0]), 1)
+
+
+def _mean(x: np.ndarray) -> float:
+    return float(np.mean(x))
+
+
+def test_bootstrap_ci_deterministic_and_contains_value() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=500)
+    ci = metrics.bootstrap_ci(_mean, x, n_boot=300, seed=3)
+    assert ci == metrics.bootstrap_ci(_mean, x, n_boot=300, seed=3)
+    assert ci != metrics.bootstrap_ci(_mean, x, n_boot=300, seed=4)
+    assert ci[0] < _mean(x) < ci[1]
+    y, s = _columns_case(1)
+    low, high = metrics.bootstrap_ci(metrics.macro_roc_auc, y, s, n_boot=300)
+    assert low < metrics.macro_roc_auc(y, s) < high
+
+
+def test_bootstrap_ci_narrows_with_more_rows() -> None:
+    rng = np.random.default_rng(0)
+
+    def widths(n: int) -> tuple[float, float]:
+        y = (rng.random((n, 5)) < 0.3).astype(int)
+        s = rng.random((n, 5)) + 0.5 * y
+        low, high = metrics.bootstrap_ci(metrics.macro_roc_auc, y, s, n_boot=300)
+        labels = rng.integers(0, 4, n)
+        acc_low, acc_high = metrics.bootstrap_ci(
+            metrics.accuracy, labels, np.eye(4)[labels] + 2 * rng.random((n, 4))
+        )
+        return high - low, acc_high - acc_low
+
+    small, large = widths(200), widths(3200)
+    assert large[0] < 0.5 * small[0] and large[1] < 0.5 * small[1]
+    assert metrics.bootstrap_ci(_mean, np.ones(10), level=0.5) == (1.0, 1.0)
+
+
+@pytest.mark.parametrize("failure", ["raise", "nan"])
+def test_bootstrap_ci_skips_failing_resamples(failure: str) -> None:
+    def positive_min(x: np.ndarray) -> float:
+        if x.min() == 0:  # resamples that drew row 0
+            if failure == "raise":
+                raise ValueError("undefined")
+            return float("nan")
+        return float(x.min())
+
+    x = np.arange(8.0)
+    low, high = metrics.bootstrap_ci(positive_min, x, n_boot=500)
+    assert 1.0 <= low <= high <= 3.0
+    assert np.isnan(metrics.bootstrap_ci(positive_min, np.zeros(5), n_boot=50)).all()
+    calls = iter(range(1000))
+    once = lambda x: 0.5 if next(calls) == 0 else float("nan")
+    assert np.isnan(metrics.bootstrap_ci(once, x, n_boot=50)).all()
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("name", ["macro_roc_auc", "macro_average_precision", "roc_auc", "average_precision"])
+def test_bootstrap_ci_rank_metrics_equal_row_resampling(seed: int, name: str) -> None:
+    # The rank metrics are bootstrapped by reweighting one sort; a wrapper hides the
+    # metric's identity and so resamples rows, and both must agree.
+    metric = getattr(metrics, name)
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(8, 60))
+    y = (rng.random((n, 6)) < [0.02, 0.05, 0.1, 0.3, 0.6, 0.97]).astype(int)
+    y[0, 0] = 1  # rare classes that many resamples miss
+    y[1, 5] = 0
+    s = np.round(rng.random((n, 6)) + 0.3 * y, 1)
+    if not name.startswith("macro"):
+        y, s = y[:, 1], s[:, 1]
+    fast = metrics.bootstrap_ci(metric, y, s, n_boot=200, seed=seed)
+
+    def by_rows(a: np.ndarray, b: np.ndarray) -> float:
+        return metric(a, b)
+
+    rows = metrics.bootstrap_ci(by_rows, y, s, n_boot=200, seed=seed)
+    assert fast == pytest.approx(rows, abs=1e-12)
+
+
+def test_bootstrap_ci_validates() -> None:
+    with pytest.raises(ValueError):
+        metrics.bootstrap_ci(_mean, np.zeros(3), np.zeros(4))
+    with pytest.raises(ValueError):
+        metrics.bootstrap_ci(_mean, np.zeros(3), level=1.0)
+    with pytest.raises(ValueError, match="binary"):
+        metrics.bootstrap_ci(metrics.macro_roc_auc, np.full((3, 2), 2), np.zeros((3, 2)))
+
+
+def test_mean_std() -> None:
+    values = [0.5, 0.7, 0.9, 0.2]
+    assert metrics.mean_std(values) == pytest.approx((np.mean(values), np.std(values)), abs=1e-15)
+    assert metrics.mean_std([3.0]) == (3.0, 0.0)
+    for bad in ([], [1.0, float("nan")], [[1.0, 2.0]]):
+        with pytest.raises(ValueError):
+            metrics.mean_std(bad)
