@@ -73,23 +73,24 @@ def _column_inputs(y_true: np.ndarray, y_score: np.ndarray) -> tuple[np.ndarray,
 class _Ranked(NamedTuple):
     """Every score column sorted once, reduced to what the rank metrics need per positive.
 
-    The metrics take per-row weights (a bootstrap resample is the original rows weighted
-    by how often each was drawn), so resampling never sorts again. Positives are listed
+    The metrics take per-row counts (a bootstrap resample is the original rows counted
+    as often as each was drawn), so resampling never sorts again. Positives are listed
     column by column, in ascending score order within a column.
     """
 
     order: np.ndarray  # [C, n] row at each ascending position of each column
     row: np.ndarray  # [T] row of each positive
     col: np.ndarray  # [T] column of each positive
-    below: np.ndarray  # [T] flat index into [C, n + 1] prefix sums: weight strictly below its tie run
-    through: np.ndarray  # [T] likewise: weight up to the end of its tie run
+    first: np.ndarray  # [T] flat [C * n] position where its tie run starts
+    first_row: np.ndarray  # [T] row at that position
+    last: np.ndarray  # [T] flat position where its tie run ends
     run_head: np.ndarray  # [T] index of the first positive in the same column and tie run
 
 
 def _rank(y_true: np.ndarray, y_score: np.ndarray) -> _Ranked:
     """Sort each column of validated [n, C] inputs (labels bool)."""
     n_rows = y_score.shape[0]
-    # Rows of a contiguous [C, n] copy: sorting along the last axis is the fast direction.
+    # One contiguous [C, n] row per column: the sort, tie runs and flat positions run along it.
     scores = np.ascontiguousarray(y_score.T)
     order = np.argsort(scores, axis=1)
     scores = np.take_along_axis(scores, order, axis=1)
@@ -104,14 +105,10 @@ def _rank(y_true: np.ndarray, y_score: np.ndarray) -> _Ranked:
     heads = np.ones(run.shape, dtype=bool)
     heads[1:] = run[1:] != run[:-1]
     run_head = np.maximum.accumulate(np.where(heads, np.arange(run.size), 0))
-    # The prefix sums carry one extra leading slot per column: flat index + column.
+    first = run_starts[run]
+    flat_order = order.ravel()
     return _Ranked(
-        order,
-        order.ravel()[positive],
-        col,
-        run_starts[run] + col,
-        run_starts[run + 1] + col,
-        run_head,
+        order, flat_order[positive], col, first, flat_order[first], run_starts[run + 1] - 1, run_head
     )
 
 
@@ -124,45 +121,48 @@ def _rank_columns(y_true: np.ndarray, y_score: np.ndarray) -> _Ranked:
     return _rank(*_column_inputs(y_true, y_score))
 
 
-def _weighted_counts(
-    ranked: _Ranked, weight: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
-    """Per positive: its weight and the weight below / through its tie run; per column: P; total W.
+def _counts(
+    ranked: _Ranked, count: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+    """Per positive: its count and the counts below / through its tie run; per column: P; total.
 
-    weight: per row, None for every row once.
+    count: int [n] times each row is counted, None for once each.
     """
     n_cols, n = ranked.order.shape
-    if weight is None:
-        weight = np.ones(n)
-    prefix = np.zeros((n_cols, n + 1))
-    np.cumsum(weight[ranked.order], axis=1, out=prefix[:, 1:])
-    prefix = prefix.ravel()
-    w_pos = weight[ranked.row]
-    npos = np.bincount(ranked.col, weights=w_pos, minlength=n_cols)
-    return w_pos, prefix[ranked.below], prefix[ranked.through], npos, float(weight.sum())
+    if count is None:
+        count = np.ones(n, dtype=np.int64)
+    # Integer sums are exact and faster than float ones; summing in place spares a second
+    # large temporary, whose fresh pages cost more than the sum on every resample.
+    cumulative = count[ranked.order]
+    np.cumsum(cumulative, axis=1, out=cumulative)
+    cumulative = cumulative.ravel()
+    below = cumulative[ranked.first] - count[ranked.first_row]
+    c_pos = count[ranked.row]
+    npos = np.bincount(ranked.col, weights=c_pos, minlength=n_cols)
+    return c_pos, below, cumulative[ranked.last], npos, int(count.sum())
 
 
-def _auc(ranked: _Ranked, weight: np.ndarray | None = None) -> np.ndarray:
-    """Weighted Mann-Whitney U / (P * N) per column; NaN without both classes."""
-    w_pos, below, through, npos, total = _weighted_counts(ranked, weight)
-    # Each positive outranks the weight below its run and half the weight tied with it;
+def _auc(ranked: _Ranked, count: np.ndarray | None = None) -> np.ndarray:
+    """Mann-Whitney U / (P * N) per column; NaN without both classes."""
+    c_pos, below, through, npos, total = _counts(ranked, count)
+    # Each positive outranks the rows below its run and half the rows tied with it;
     # over all positives that counts the positive-positive pairs as npos^2 / 2.
-    outranked = np.bincount(ranked.col, weights=w_pos * (below + through), minlength=npos.size) / 2
+    outranked = np.bincount(ranked.col, weights=c_pos * (below + through), minlength=npos.size) / 2
     pairs = npos * (total - npos)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(pairs > 0, (outranked - npos**2 / 2) / pairs, np.nan)
 
 
-def _ap(ranked: _Ranked, weight: np.ndarray | None = None) -> np.ndarray:
-    """Weighted average precision per column; NaN without a positive."""
-    w_pos, below, _, npos, total = _weighted_counts(ranked, weight)
-    # Positive weight at or above each positive's run: the column's positives through the
-    # end of its column minus those listed before the run's first positive.
-    listed_before = np.cumsum(w_pos) - w_pos
+def _ap(ranked: _Ranked, count: np.ndarray | None = None) -> np.ndarray:
+    """Average precision per column; NaN without a positive."""
+    c_pos, below, _, npos, total = _counts(ranked, count)
+    # Positives at or above each positive's run: the positives listed up to the end of
+    # its column minus those listed before the run's first positive.
+    listed_before = np.cumsum(c_pos) - c_pos
     true_pos = np.cumsum(npos)[ranked.col] - listed_before[ranked.run_head]
     retrieved = total - below
     # A positive drawn zero times may sit above every drawn row (retrieved = 0).
-    hits = np.divide(w_pos * true_pos, retrieved, out=np.zeros_like(retrieved), where=w_pos > 0)
+    hits = np.divide(c_pos * true_pos, retrieved, out=np.zeros(retrieved.shape), where=c_pos > 0)
     summed = np.bincount(ranked.col, weights=hits, minlength=npos.size)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(npos > 0, summed / npos, np.nan)
@@ -361,9 +361,9 @@ def mirex_key_score(y_true: Sequence[str], y_pred: Sequence[str]) -> float:
 # ----------------------------------------------------------------------------- uncertainty
 
 
-# Bootstrapped by reweighting one sort of the data rather than sorting every resample:
-# metric -> (validation and sort of its two inputs, weighted per-column metric).
-_BY_WEIGHT: dict[Callable[..., float], tuple[Callable[..., _Ranked], Callable[..., np.ndarray]]] = {
+# Bootstrapped by recounting the rows of one sort of the data rather than sorting every
+# resample: metric -> (validation and sort of its two inputs, per-column metric of counts).
+_BY_COUNT: dict[Callable[..., float], tuple[Callable[..., _Ranked], Callable[..., np.ndarray]]] = {
     roc_auc: (_rank_binary, _auc),
     average_precision: (_rank_binary, _ap),
     macro_roc_auc: (_rank_columns, _auc),
@@ -392,15 +392,15 @@ def bootstrap_ci(
     if n == 0 or n_boot < 2 or not 0 < level < 1:
         raise ValueError(f"need rows, n_boot >= 2 and 0 < level < 1; got {n} rows, {n_boot}, {level}")
     # Looked up by identity: a metric need not be hashable.
-    by_weight = next((form for known, form in _BY_WEIGHT.items() if known is metric), None)
-    if by_weight is not None and len(arrays) == 2:
-        rank, column_metric = by_weight
+    by_count = next((form for known, form in _BY_COUNT.items() if known is metric), None)
+    if by_count is not None and len(arrays) == 2:
+        rank, column_metric = by_count
         ranked = rank(*arrays)
 
         def evaluate(rows: np.ndarray) -> float:
             # Classes undefined on the resample are NaN and skipped, as in the macro metrics;
             # with none defined the mean is NaN and the resample is dropped.
-            return _mean_defined(column_metric(ranked, np.bincount(rows, minlength=n).astype(np.float64)))
+            return _mean_defined(column_metric(ranked, np.bincount(rows, minlength=n)))
     else:
 
         def evaluate(rows: np.ndarray) -> float:

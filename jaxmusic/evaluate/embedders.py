@@ -55,6 +55,8 @@ def workdir_config(workdir: str | Path) -> ml_collections.ConfigDict:
     config = base_config()
     try:
         config.update(checkpoint.saved_config(workdir))
+    except FileNotFoundError as e:
+        raise ConfigError(str(e)) from None
     except (KeyError, TypeError, ValueError) as e:
         raise ConfigError(f"{workdir}/config.json does not fit this jaxmusic's config schema: {e}") from None
     return config

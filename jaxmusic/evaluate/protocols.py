@@ -129,7 +129,7 @@ def score(
     chance = _chance_scores(kind, len(classes) or n_out, train_labels, labels.shape[0])
     figures = {}
     for name, fn in fns.items():
-        low, high = metrics.bootstrap_ci(fn, labels, clip_scores, n_boot=n_boot, seed=seed)
+        low, high = metrics.bootstrap_ci(fn, labels, clip_scores, n_boot=n_boot, seed=seed) if n_boot > 1 else (math.nan, math.nan)
         figures[name] = {
             "value": _value(fn, labels, clip_scores),
             "ci_low": float(low),
@@ -248,6 +248,8 @@ def _episode_ci(
     seed: int,
 ) -> tuple[float, float]:
     """Interval of the episode mean, resampling every episode's test clips together."""
+    if n_boot < 2:
+        return math.nan, math.nan
     rng = np.random.default_rng(seed)
     means = []
     for _ in range(n_boot):

@@ -7,7 +7,7 @@ typo in the file or in a `--suite.KEY=VALUE` override is refused in one line, an
 
     embedders.NAME.kind = "checkpoint" | "random_init" | "train" | "handcrafted" | "external"
       checkpoint:  workdir (a training or `convert` workdir), layer
-      random_init: config (a config file[:arg]), seed, layer
+      random_init: config (a config file[:arg]), overrides, seed, layer
       train:       config, overrides (("key.path=value", ...)), data (a dataset NAME), layer;
                    trained under OUT/train/NAME, resumed if interrupted
       handcrafted: features (mfcc, chroma, cqt, spectral_contrast), window_seconds
@@ -37,7 +37,7 @@ from jaxmusic.evaluate.probe import ProbeConfig
 
 KINDS = {
     "checkpoint": {"workdir": "", "layer": "pooled"},
-    "random_init": {"config": "", "seed": 0, "layer": "pooled"},
+    "random_init": {"config": "", "overrides": (), "seed": 0, "layer": "pooled"},
     "train": {"config": "", "overrides": (), "data": "", "layer": "pooled"},
     "handcrafted": {"features": ("mfcc",), "window_seconds": 3.0},
     "external": {"folders": {}},
