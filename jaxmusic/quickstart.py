@@ -42,12 +42,12 @@ def quickstart(workdir: str | Path, config: ml_collections.ConfigDict, seed: int
         train_and_evaluate(run, workdir / paradigm)
         sources[paradigm] = workdir / paradigm
     probe_config = ProbeConfig(
-        learning_rate=config.probe.learning_rate,
-        weight_decay=config.probe.weight_decay,
+        learning_rates=(config.probe.learning_rate,),
+        weight_decays=(config.probe.weight_decay,),
         batch_size=config.probe.batch_size,
         max_epochs=config.probe.max_epochs,
         patience=config.probe.patience,
-        seed=seed,
+        seeds=(seed,),
     )
     scores = {}
     for name, source in sources.items():

@@ -197,3 +197,60 @@ def test_bench_command_refuses_in_one_line(tmp_path) -> None:
     )  # fmt: skip
     assert run.returncode == 2
     assert re.fullmatch(r"jaxmusic: error: dataset synth has no task 'genre'.*\n", run.stderr.splitlines()[-1] + "\n")
+
+
+@pytest.mark.slow
+def test_bench_command_on_a_small_synthetic_suite(tmp_path, bench_data) -> None:
+    """The acceptance suite: a trained encoder and a random-init one, MFCCs and an external
+    .npz embedder; two tasks; full, few-shot, noise and limited-data with two budgets."""
+    write_external(bench_data, tmp_path / "ext")
+    overrides = (*TINY_MODEL, "total_steps=6", "checkpoint_every_steps=6", "log_every_steps=3")
+    suite_file = tmp_path / "small.py"
+    suite_file.write_text(textwrap.dedent(f"""
+        from jaxmusic.evaluate.suite import dataset, embedder, suite_schema
+
+        def get_config(arg=None):
+            s = suite_schema()
+            s.datasets = {{"synth": dataset({str(bench_data)!r}, tasks=("tags", "style"))}}
+            s.embedders = {{
+                "trained": embedder("train", config="configs/quickstart.py", overrides={overrides!r}, data="synth"),
+                "random-init": embedder("random_init", config="configs/quickstart.py", overrides={overrides!r}),
+                "mfcc": embedder("handcrafted", features=("mfcc",), window_seconds=1.0),
+                "spectrum": embedder("external", folders={{"synth": {str(tmp_path / "ext")!r}}}),
+            }}
+            s.protocols.few_shot.update(n_tags=(2,), k_shots=(1, 2), episodes=2)
+            s.protocols.noise.update(snr_db=(float("inf"), 5.0), gain_db=(-12.0,))
+            s.protocols.limited_data.update(config="configs/quickstart.py", overrides={overrides!r}, data="synth",
+                                            budgets=("minutes:0.3", "minutes:0.6"))
+            s.probe.update(learning_rates=(1e-3, 1e-2), max_epochs=10, batch_size=16)
+            s.bootstrap = 50
+            s.progress_bar = False
+            return s
+    """))
+    out = tmp_path / "out"
+    run = subprocess.run(
+        [sys.executable, "-m", "jaxmusic.cli", "bench", "--suite", str(suite_file), "--out", str(out),
+         "--suite.seed=3"], capture_output=True, text=True,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    for name in ("results.json", "results.csv", "report.md", "few_shot.png", "noise.png", "limited_data.png"):
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    results = json.loads((out / "results.json").read_text())
+    assert results["suite"]["seed"] == 3 and not results["failed"]
+    cells = results["cells"]
+    seen = {(c["embedder"], c["task"], c["protocol"]) for c in cells}
+    for embedder in ("trained", "random-init", "mfcc", "spectrum"):
+        for task in ("tags", "style"):
+            for protocol in ("full", "few_shot"):
+                assert (embedder, task, protocol) in seen
+            assert ((embedder, task, "noise") in seen) == (embedder != "spectrum")
+    limited = sorted((c["variant"]["minutes"], c["task"]) for c in cells if c["protocol"] == "limited_data")
+    assert len(limited) == 4 and limited[0][0] < limited[-1][0] and limited[0][0] >= 0.3
+    # The report's numbers are the ones in results.json, cell by cell.
+    report = (out / "report.md").read_text()
+    table_values = {float(v) for v in re.findall(r"\| (\d\.\d{3}) \[", report)}
+    headline = {round(c["metrics"][c["metric"]]["value"], 3) for c in cells if "metrics" in c}
+    every = {round(f["value"], 3) for c in cells if c["protocol"] == "full" for f in c["metrics"].values()}
+    assert headline <= table_values <= headline | every
+    # The trained encoder's checkpoint is the suite's own, under OUT/train.
+    assert (out / "train" / "trained" / "checkpoints").is_dir()

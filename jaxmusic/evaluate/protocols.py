@@ -129,7 +129,11 @@ def score(
     chance = _chance_scores(kind, len(classes) or n_out, train_labels, labels.shape[0])
     figures = {}
     for name, fn in fns.items():
-        low, high = metrics.bootstrap_ci(fn, labels, clip_scores, n_boot=n_boot, seed=seed) if n_boot > 1 else (math.nan, math.nan)
+        low, high = (
+            metrics.bootstrap_ci(fn, labels, clip_scores, n_boot=n_boot, seed=seed)
+            if n_boot > 1
+            else (math.nan, math.nan)
+        )
         figures[name] = {
             "value": _value(fn, labels, clip_scores),
             "ci_low": float(low),
