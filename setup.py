@@ -35,7 +35,14 @@ setup(
         # PyTorch only reads released checkpoints (`jaxmusic convert`); never needed to train.
         "convert": ["torch>=2.4"],
         # Pinned in the tests so that an install never pulls a multi-GB CUDA build.
-        "test": ["pytest>=8,<10", "pytest-xdist>=3.5,<4", "portpicker>=1.6", "ruff>=0.6", "torch==2.13.0", "mir_eval>=0.7,<0.9"],
+        "test": [
+            "pytest>=8,<10",
+            "pytest-xdist>=3.5,<4",
+            "portpicker>=1.6",
+            "ruff>=0.6",
+            "torch==2.13.0",
+            "mir_eval>=0.7,<0.9",
+        ],
     },
     entry_points={"console_scripts": ["jaxmusic=jaxmusic.cli:main"]},
 )

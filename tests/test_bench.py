@@ -55,7 +55,9 @@ def small_suite(tmp_path, data_dir):
     s = suite_lib.suite_schema()
     s.datasets = {"synth": suite_lib.dataset(str(data_dir), tasks=("tags",))}
     s.embedders = {
-        "random-init": suite_lib.embedder("random_init", config="configs/quickstart.py", overrides=TINY_MODEL),
+        "random-init": suite_lib.embedder(
+            "random_init", config="configs/quickstart.py", overrides=TINY_MODEL
+        ),
         "mfcc": suite_lib.embedder("handcrafted", features=("mfcc",), window_seconds=1.0),
         "spectrum": suite_lib.embedder("external", folders={"synth": str(tmp_path / "ext")}),
         "broken": suite_lib.embedder("external", folders={"synth": str(tmp_path / "broken")}),
@@ -178,13 +180,15 @@ def test_suite_files_and_overrides(tmp_path) -> None:
     with pytest.raises(ConfigError, match="look like --suite.KEY=VALUE"):
         suite_lib.load("suites/few_shot.py:runlocal", ["--config.seed=1"])
     bad = tmp_path / "bad.py"
-    bad.write_text(textwrap.dedent("""
+    bad.write_text(
+        textwrap.dedent("""
         from jaxmusic.evaluate.suite import suite_schema
         def get_config(arg=None):
             s = suite_schema()
             s.protocols.fewshot = {"n_tags": (2,)}
             return s
-    """))
+    """)
+    )
     with pytest.raises(ConfigError, match="unknown suite key 'protocols.fewshot'.*few_shot"):
         suite_lib.load(str(bad))
 
@@ -196,7 +200,9 @@ def test_bench_command_refuses_in_one_line(tmp_path) -> None:
         capture_output=True, text=True,
     )  # fmt: skip
     assert run.returncode == 2
-    assert re.fullmatch(r"jaxmusic: error: dataset synth has no task 'genre'.*\n", run.stderr.splitlines()[-1] + "\n")
+    assert re.fullmatch(
+        r"jaxmusic: error: dataset synth has no task 'genre'.*\n", run.stderr.splitlines()[-1] + "\n"
+    )
 
 
 @pytest.mark.slow
@@ -206,7 +212,8 @@ def test_bench_command_on_a_small_synthetic_suite(tmp_path, bench_data) -> None:
     write_external(bench_data, tmp_path / "ext")
     overrides = (*TINY_MODEL, "total_steps=6", "checkpoint_every_steps=6", "log_every_steps=3")
     suite_file = tmp_path / "small.py"
-    suite_file.write_text(textwrap.dedent(f"""
+    suite_file.write_text(
+        textwrap.dedent(f"""
         from jaxmusic.evaluate.suite import dataset, embedder, suite_schema
 
         def get_config(arg=None):
@@ -226,7 +233,8 @@ def test_bench_command_on_a_small_synthetic_suite(tmp_path, bench_data) -> None:
             s.bootstrap = 50
             s.progress_bar = False
             return s
-    """))
+    """)
+    )
     out = tmp_path / "out"
     run = subprocess.run(
         [sys.executable, "-m", "jaxmusic.cli", "bench", "--suite", str(suite_file), "--out", str(out),

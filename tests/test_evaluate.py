@@ -97,3 +97,49 @@ def test_embed_takes_the_trained_runs_data_and_refuses_another_model(tiny_data, 
         text=True,
     )
     assert proc.returncode == 2 and "model differs" in proc.stderr
+
+
+def _fake_embeddings(folder, tasks):
+    """An `embed` folder written directly: 2 windows per clip, a learnable 'mood' tag task."""
+    rng = np.random.default_rng(0)
+    folder.mkdir()
+    for split, n in (("train", 40), ("valid", 12), ("test", 12)):
+        y = rng.integers(0, 2, (n, 2)).astype(np.float32)
+        x = np.repeat(y * 3.0, 2, axis=0) + rng.normal(size=(2 * n, 2))
+        arrays = {"window_embeddings": x.astype(np.float32), "window_clip": np.repeat(np.arange(n), 2)}
+        if tasks:
+            arrays["label_mood"] = y
+        np.savez(folder / f"{split}.npz", **arrays)
+    (folder / "embeddings.json").write_text(json.dumps({"tasks": tasks}))
+
+
+def test_probe_command_applies_its_settings_and_refuses_bad_requests(tmp_path, capsys, monkeypatch):
+    import pytest
+
+    from jaxmusic import cli
+
+    _fake_embeddings(tmp_path / "emb", {"mood": {"kind": "multi", "classes": ["calm", "tense"]}})
+    _fake_embeddings(tmp_path / "none", {})
+
+    def main(*args):
+        monkeypatch.setattr(sys, "argv", ["jaxmusic", *args])
+        with pytest.raises(SystemExit) as stop:
+            cli.main()
+        return stop.value.code, capsys.readouterr()
+
+    code, printed = main("probe", "--embeddings", str(tmp_path / "emb"), "--out", str(tmp_path / "p"),
+                         "--probe.learning_rates=(0.05,)", "--probe.weight_decays=(0.001,)")  # fmt: skip
+    assert code == 0
+    setting = json.loads((tmp_path / "p" / "results.json").read_text())["tasks"]["mood"]["setting"]
+    assert setting["learning_rate"] == 0.05 and setting["weight_decay"] == 0.001  # applied, not ignored
+    for args, message in [
+        (("--tasks", "genre"), "unknown task(s) ['genre']"),
+        (("--config.probe.learning_rate=0.1",), "probe settings look like --probe.KEY=VALUE"),
+        (("--probe.learning_rate=0.1",), "unknown config key 'learning_rate'"),
+    ]:
+        code, printed = main(
+            "probe", "--embeddings", str(tmp_path / "emb"), "--out", str(tmp_path / "q"), *args
+        )
+        assert code == 2 and message in printed.err and len(printed.err.strip().splitlines()) == 1
+    code, printed = main("probe", "--embeddings", str(tmp_path / "none"), "--out", str(tmp_path / "r"))
+    assert code == 2 and "without labels" in printed.err

@@ -47,8 +47,12 @@ def test_extract_covers_every_window_and_is_cached(tiny_data, tmp_path) -> None:
     got = ex.load(folder)
     source = open_split(tiny_data, "valid")
     expected = [ex.windows(records.decode_audio(source[i]), 2000) for i in range(len(source))]
-    np.testing.assert_array_equal(got["window_clip"], np.repeat(np.arange(len(source)), [len(w) for w in expected]))
-    np.testing.assert_allclose(got["window_embeddings"], Spectrum().embed(np.concatenate(expected)), rtol=1e-6)
+    np.testing.assert_array_equal(
+        got["window_clip"], np.repeat(np.arange(len(source)), [len(w) for w in expected])
+    )
+    np.testing.assert_allclose(
+        got["window_embeddings"], Spectrum().embed(np.concatenate(expected)), rtol=1e-6
+    )
     calls = emb.calls
     assert ex.extract(emb, tiny_data, "valid", tmp_path, progress=False) == folder
     assert emb.calls == calls  # a cache hit embeds nothing
@@ -81,7 +85,9 @@ def test_perturbation_snr_and_gain() -> None:
         assert measured == pytest.approx(snr, abs=0.3)
     quieter = ex.Perturbation(gain_db=-12.0).apply(clean, 0)
     assert 20 * np.log10(np.std(quieter) / np.std(clean)) == pytest.approx(-12.0, abs=0.05)
-    np.testing.assert_array_equal(ex.Perturbation(snr_db=5.0).apply(clean, 1), ex.Perturbation(snr_db=5.0).apply(clean, 1))
+    np.testing.assert_array_equal(
+        ex.Perturbation(snr_db=5.0).apply(clean, 1), ex.Perturbation(snr_db=5.0).apply(clean, 1)
+    )
 
 
 def test_extract_refuses_another_sample_rate(tiny_data, tmp_path) -> None:

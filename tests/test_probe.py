@@ -140,7 +140,9 @@ def test_metric_not_loss_decides_when_validation_is_small() -> None:
         return Split(x.astype(np.float32), np.arange(n), y)
 
     task = {"kind": "single", "classes": [0, 1]}
-    res = probe.probe(task, split(40), split(30), split(200), ProbeConfig(learning_rates=(3e-2,), batch_size=8, patience=10))
+    res = probe.probe(
+        task, split(40), split(30), split(200), ProbeConfig(learning_rates=(3e-2,), batch_size=8, patience=10)
+    )
     assert res.best_epoch >= 1  # an epoch beat the class prior
     assert res.test_metrics["accuracy"] > 0.6
 
@@ -179,7 +181,10 @@ def test_vmapped_grid_equals_each_setting_fitted_alone(kind: str, model: str) ->
     data = probe.fit_data(k, norm, train, valid)
     spec = probe.spec_for(k, n_out, valid.labels.shape[0], cfg)
     together = probe.fit_grid(spec, cfg.grid(), data)
-    assert len(set(np.asarray(together.epochs).tolist())) > 1 or len(set(np.asarray(together.best_epoch).tolist())) > 1
+    assert (
+        len(set(np.asarray(together.epochs).tolist())) > 1
+        or len(set(np.asarray(together.best_epoch).tolist())) > 1
+    )
     for i, setting in enumerate(cfg.grid()):
         alone = probe.fit_grid(spec, [setting], data)
         assert int(alone.best_epoch[0]) == int(together.best_epoch[i])
