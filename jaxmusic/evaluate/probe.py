@@ -338,10 +338,14 @@ def fit_episodes(spec: FitSpec, grid: Sequence[Mapping[str, float]], data: FitDa
     return _fit_episodes(spec, hparams, data, keys)
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def predict_windows(spec: FitSpec, params: dict, x: jax.Array) -> jax.Array:
-    """Scores of every stacked setting ([G, ...] params) on windows x: [G, W, ...]."""
-    return jax.vmap(scores, in_axes=(None, 0, None))(spec, params, x)
+@functools.partial(jax.jit, static_argnums=(0, 4))
+def predict_clips(
+    spec: FitSpec, params: dict, x: jax.Array, window_clip: jax.Array, n_clips: int
+) -> jax.Array:
+    """Clip-averaged scores of every stacked setting ([G, ...] params) on windows x:
+    [G, n_clips, ...]; the per-window scores never leave the device."""
+    window_scores = jax.vmap(scores, in_axes=(None, 0, None))(spec, params, x)
+    return jax.vmap(clip_mean, in_axes=(0, None, None))(window_scores, window_clip, n_clips)
 
 
 # ------------------------------------------------------------------- data preparation
@@ -463,22 +467,6 @@ def spec_for(kind: str, n_out: int, n_valid_clips: int, config: ProbeConfig) -> 
 # ------------------------------------------------------------------ metrics and probe
 
 
-def aggregate_clip_scores(window_scores: np.ndarray, window_clip: np.ndarray, n_clips: int) -> np.ndarray:
-    """Mean of the window predictions of each clip: [W, ...] -> [n_clips, ...]."""
-    scores = np.asarray(window_scores, dtype=np.float64)
-    clip = np.asarray(window_clip)
-    if scores.shape[:1] != clip.shape or clip.ndim != 1:
-        raise ValueError(
-            f"window_scores {scores.shape} and window_clip {clip.shape} disagree on the number of windows"
-        )
-    counts = np.bincount(clip, minlength=n_clips)
-    if counts.shape[0] != n_clips or (counts == 0).any():
-        raise ValueError(f"window_clip must cover every clip in 0..{n_clips - 1}")
-    sums = np.zeros((n_clips, *scores.shape[1:]))
-    np.add.at(sums, clip, scores)
-    return sums / counts.reshape(-1, *([1] * (scores.ndim - 1)))
-
-
 def evaluate_predictions(kind: str, labels: np.ndarray, clip_scores: np.ndarray) -> dict[str, float]:
     """Clip-level metrics of a task kind: multi -> roc_auc, pr_auc (macro, undefined tags
     skipped); single -> accuracy; regression -> r2."""
@@ -540,9 +528,9 @@ def probe(
     result = fit_grid(spec, grid, fit_data(kind, norm, train, valid))
 
     def clip_scores(split: Split, params: dict = result.params) -> np.ndarray:
-        windows = np.asarray(predict_windows(spec, params, jnp.asarray(norm.x(split.window_embeddings))))
-        per_setting = [aggregate_clip_scores(w, split.window_clip, split.labels.shape[0]) for w in windows]
-        return norm.unscale(kind, np.stack(per_setting))
+        x = jnp.asarray(norm.x(split.window_embeddings))
+        clips = predict_clips(spec, params, x, jnp.asarray(split.window_clip), split.labels.shape[0])
+        return norm.unscale(kind, np.asarray(clips, np.float64))
 
     valid_scores, test_scores = clip_scores(valid), clip_scores(test)
     primary = PRIMARY[kind]

@@ -38,10 +38,9 @@ from jaxmusic.evaluate.probe import (
     ProbeOutcome,
     Split,
     Standardizer,
-    aggregate_clip_scores,
     check_split,
     fit_episodes,
-    predict_windows,
+    predict_clips,
     probe,
     spec_for,
     task_outputs,
@@ -366,13 +365,9 @@ def _tag_episodes(
         best = int(np.argmax(np.nan_to_num(np.asarray(result.valid_metric[e]), nan=-np.inf)))
         params = {name: p[e, best : best + 1] for name, p in result.params.items()}
         test = td.test.clips(fewshot.episode_test(td.test.labels, ep.classes))
-        windows = np.asarray(predict_windows(spec, params, jnp.asarray(norm.x(test.window_embeddings))))[0]
-        pairs.append(
-            (
-                test.labels[:, ep.classes],
-                aggregate_clip_scores(windows, test.window_clip, test.labels.shape[0]),
-            )
-        )
+        x = jnp.asarray(norm.x(test.window_embeddings))
+        clips = predict_clips(spec, params, x, jnp.asarray(test.window_clip), test.labels.shape[0])
+        pairs.append((test.labels[:, ep.classes], np.asarray(clips[0], np.float64)))
     cell = _episode_cell(td, "multi", pairs, variant, n_boot, seed, [])
     cell["train_clips"] = n * k
     cell["tags"] = [[td.task["classes"][c] for c in ep.classes] for ep, _, _ in parts]
