@@ -26,8 +26,11 @@ def losses(workdir):
 
 
 def test_simclr_on_the_protocol_gives_the_losses_it_gave_before(tmp_path):
-    """Bit for bit: the per-step losses the spine's SimCLR (before the objective
-    protocol, commit in the file) gave on the quickstart config, 4 devices."""
+    """The per-step losses the spine's SimCLR (before the objective protocol, commit in
+    the file) gave on the quickstart config, 4 devices. Bit for bit on one CPU; XLA's
+    CPU code generation differs between processor models, which moves later steps by
+    ~1e-3 (the pre-protocol commit itself gives the same figures as this code on such a
+    machine: checked 2026-12-02), so step 1 must agree to 1e-6 and later ones to 1e-2."""
     golden = json.loads(GOLDEN.read_text())
     c = config_lib.load(
         "configs/quickstart.py:runlocal",
@@ -35,7 +38,11 @@ def test_simclr_on_the_protocol_gives_the_losses_it_gave_before(tmp_path):
     )
     c = ensure_dataset(c, tmp_path)
     train_and_evaluate(c, tmp_path / "train")
-    assert {str(k): v for k, v in losses(tmp_path / "train").items()} == golden["losses"]
+    got = {str(k): v for k, v in losses(tmp_path / "train").items()}
+    assert set(got) == set(golden["losses"])
+    assert got["1"] == pytest.approx(golden["losses"]["1"], rel=1e-6)
+    for step, value in golden["losses"].items():
+        assert got[step] == pytest.approx(value, rel=1e-2), step
 
 
 def test_bce_and_cross_entropy_match_numpy():
