@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from conftest import TINY_CLI, start_cli, tiny_config
 
 from jaxmusic.evaluate.embed import load_encoder_variables, read_split, write_embeddings
@@ -75,6 +76,7 @@ def test_quickstart_end_to_end(tmp_path):
         assert (tmp_path / paradigm / "checkpoints" / "20").is_dir()
 
 
+@pytest.mark.slow  # trains twice: run by .ci/run with -m slow
 def test_embed_takes_the_trained_runs_data_and_refuses_another_model(tiny_data, tmp_path):
     c = tiny_config(tiny_data)
     c.total_steps = 1

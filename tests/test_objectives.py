@@ -110,6 +110,7 @@ def test_objective_and_training_config_errors_are_one_line(tiny_data, tmp_path, 
     assert not (tmp_path / "checkpoints").exists()
 
 
+@pytest.mark.slow  # minutes-long on 2 cores: run by .ci/run with -m slow
 def test_bf16_compute_trains_and_tracks_float32(tiny_data, tmp_path):
     runs = {}
     for dtype in ("float32", "bfloat16"):
@@ -174,6 +175,7 @@ def _layer_norm_supervised(data):
     return c
 
 
+@pytest.mark.slow  # minutes-long on 2 cores: run by .ci/run with -m slow
 def test_gradient_accumulation_equals_the_large_batch(tiny_data):
     from jaxmusic.data.pipeline import element_spec, train_dataset
     from jaxmusic.data.sources import read_manifest
@@ -219,6 +221,7 @@ def test_gradient_accumulation_equals_the_large_batch(tiny_data):
     assert moved > 1e-3  # the comparison is of real gradients
 
 
+@pytest.mark.slow  # minutes-long on 2 cores: run by .ci/run with -m slow
 def test_an_encoder_without_batchnorm_trains_resumes_and_embeds(tiny_data, tmp_path):
     from jaxmusic.evaluate.embed import load_encoder_variables, write_embeddings
 
@@ -247,6 +250,7 @@ def test_contrastive_objectives_refuse_gradient_accumulation(tiny_data, tmp_path
         train_and_evaluate(c, tmp_path)
 
 
+@pytest.mark.slow  # minutes-long on 2 cores: run by .ci/run with -m slow
 def test_a_cosine_run_refuses_a_new_total_steps_on_resume(tiny_data, tmp_path):
     from jaxmusic.train.checkpoint import ResumeError
 

@@ -163,7 +163,8 @@ def markdown_report(results: dict[str, Any]) -> str:
             columns = list(dict.fromkeys(variant_label(c["variant"]) for c in tc))
             rows = defaultdict(dict)
             for c in tc:
-                rows[c["embedder"]][variant_label(c["variant"])] = figure_text(c)
+                # Limited-data budgets are one pre-trained encoder's columns, not rows.
+                rows[c["embedder"].partition("@")[0]][variant_label(c["variant"])] = figure_text(c)
             sizes = {c.get("n_test") for c in tc if "n_test" in c}
             chances = {_fmt(c["chance"].get(c["metric"])) for c in tc if "chance" in c}
             about = (
