@@ -262,3 +262,21 @@ def test_bench_command_on_a_small_synthetic_suite(tmp_path, bench_data) -> None:
     assert headline <= table_values <= headline | every
     # The trained encoder's checkpoint is the suite's own, under OUT/train.
     assert (out / "train" / "trained" / "checkpoints").is_dir()
+
+
+@pytest.mark.parametrize("name", ["clmr_linear", "paradigms", "limited_data", "few_shot"])
+def test_shipped_suites_plan_locally_and_name_their_missing_data(name, tmp_path, tmp_path_factory) -> None:
+    from jaxmusic.data.prepare import prepare_synth
+
+    # The runlocal suites' synthetic music, prepared once for all four.
+    shared = tmp_path_factory.getbasetemp() / "runlocal_synth"
+    prepare_synth(
+        shared, progress=False, **suite_lib.load("suites/few_shot.py:runlocal").datasets.synth.synth.to_dict()
+    )
+    overrides = ["--suite.progress_bar=False", f"--suite.datasets.synth.dir={shared}"]
+    local = Bench(suite_lib.load(f"suites/{name}.py:runlocal", overrides), tmp_path / "local")
+    jobs = local.plan()
+    assert jobs and {j.protocol for j in jobs} == set(suite_lib.enabled(local.suite))
+    paper = Bench(suite_lib.load(f"suites/{name}.py"), tmp_path / "paper")
+    with pytest.raises(ConfigError, match="no prepared dataset at data/"):
+        paper.plan()

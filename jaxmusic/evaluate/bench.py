@@ -67,9 +67,9 @@ class Bench:
                 prepare_synth(path, progress=self.progress, **d.synth.to_dict())
             try:
                 manifest = read_manifest(str(path))
-            except FileNotFoundError:
+            except (FileNotFoundError, records.RecordError):
                 raise ConfigError(
-                    f"dataset {name}: no prepared dataset at {path} (run `jaxmusic prepare`)"
+                    f"dataset {name}: no prepared dataset at {path} (prepare it with `jaxmusic prepare`)"
                 ) from None
             if not manifest["tasks"]:
                 raise ConfigError(
