@@ -236,6 +236,7 @@ def test_an_encoder_without_batchnorm_trains_resumes_and_embeds(tiny_data, tmp_p
     assert (emb / "test.npz").is_file()
 
 
+@pytest.mark.slow  # trains several times: run by .ci/run with -m slow
 def test_supervised_training_with_specaugment(tiny_data, tmp_path):
     c = _layer_norm_supervised(tiny_data)
     c.model.logmel.update(time_masks=2, time_mask_frames=4, freq_masks=2, freq_mask_bins=4)

@@ -53,6 +53,7 @@ def test_nan_loss_stops_with_one_line_and_keeps_good_checkpoints(tiny_data, tmp_
     assert not list((tmp_path / "checkpoints").glob("[0-9]*"))
 
 
+@pytest.mark.slow  # trains several times: run by .ci/run with -m slow
 def test_resume_with_a_different_config_is_refused(tiny_data, tmp_path):
     c = tiny_config(tiny_data)
     c.total_steps = 2
