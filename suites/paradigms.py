@@ -38,11 +38,10 @@ def get_config(arg: str | None = None):
     s.protocols.centroid.enabled = True
     s.probe.update(learning_rates=(1e-4, 1e-3, 1e-2), weight_decays=(0.0, 1e-4), seeds=(0, 1, 2))
     if arg == "runlocal":
-        runlocal(s, "configs/clmr_samplecnn.py:runlocal", trained="contrastive")
+        runlocal(s, "configs/clmr_samplecnn.py:runlocal", trained="contrastive", features=("mfcc", "chroma"))
         s.embedders["supervised"] = embedder(
             "train", config="configs/supervised_samplecnn.py:runlocal", data="synth"
         )
-        s.embedders["mfcc"].features = ("mfcc", "chroma")
         s.probe.update(learning_rates=(1e-3, 1e-2), weight_decays=(0.0,), seeds=(0, 1), max_epochs=60)
     elif arg:
         raise ValueError(f"unknown suite argument '{arg}' (known: runlocal)")

@@ -193,16 +193,20 @@ def dataset_dir(suite: ml_collections.ConfigDict, name: str, out: Path) -> Path:
 
 
 def runlocal(
-    suite: ml_collections.ConfigDict, config: str, layer: str = "pooled", trained: str | None = "trained"
+    suite: ml_collections.ConfigDict,
+    config: str,
+    layer: str = "pooled",
+    trained: str | None = "trained",
+    features: tuple[str, ...] = ("mfcc",),
 ) -> ml_collections.ConfigDict:
     """Shrink a paper suite to CPU minutes: the built-in synthetic music (8 kHz, the
     `runlocal` configs' rate), an encoder trained briefly on it by `config` (named
-    `trained`; None: none) beside the same encoder at random init and MFCCs, and fewer
-    bootstrap resamples."""
+    `trained`; None: none) beside the same encoder at random init and handcrafted
+    `features`, and fewer bootstrap resamples."""
     suite.datasets = {"synth": dataset(clips=240, sample_rate=8000, duration_s=4.0, seed=0)}
     embedders = {
         "random-init": embedder("random_init", config=config, layer=layer),
-        "mfcc": embedder("handcrafted", features=("mfcc",), window_seconds=1.0),
+        "+".join(features): embedder("handcrafted", features=features, window_seconds=1.0),
     }
     if trained:
         embedders[trained] = embedder("train", config=config, data="synth", layer=layer)
