@@ -54,6 +54,7 @@ def test_embed_and_probe_commands(tiny_data, tmp_path):
     assert "| style | accuracy |" in printed
 
 
+@pytest.mark.slow  # minutes on 2 cores with the rest: run by .ci/run with -m slow
 def test_quickstart_end_to_end(tmp_path):
     printed = run_cli(
         "quickstart",

@@ -2,12 +2,14 @@
 
 import numpy as np
 import portpicker
+import pytest
 from conftest import TINY_CLI, start_cli, tiny_config
 
 from jaxmusic.train.metrics_log import read_metrics
 from jaxmusic.train.trainer import train_and_evaluate
 
 
+@pytest.mark.slow  # minutes on 2 cores with the rest: run by .ci/run with -m slow
 def test_two_processes_train_like_one(tiny_data, tmp_path):
     c = tiny_config(tiny_data)
     c.mesh_shape = (4,)

@@ -67,6 +67,7 @@ def _supervised(data, task="style"):
     return c
 
 
+@pytest.mark.slow  # minutes on 2 cores with the rest: run by .ci/run with -m slow
 @pytest.mark.parametrize("task, metric", [("style", "valid_accuracy"), ("tags", "valid_roc_auc")])
 def test_supervised_training_reports_validation_metrics(tiny_data, tmp_path, task, metric):
     c = _supervised(tiny_data, task)

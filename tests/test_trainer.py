@@ -17,6 +17,7 @@ def losses(workdir):
     return {step: row["loss"] for step, row in sorted(read_metrics(workdir).items())}
 
 
+@pytest.mark.slow  # minutes on 2 cores with the rest: run by .ci/run with -m slow
 def test_one_and_four_devices_agree(tiny_data, tmp_path):
     runs = {}
     for n in (1, 4):
@@ -101,7 +102,7 @@ def uninterrupted(tiny_data, tmp_path_factory):
     return losses(workdir)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGKILL, pytest.param(signal.SIGTERM, marks=pytest.mark.slow)])
 def test_killed_run_resumes_exactly(tiny_data, tmp_path, uninterrupted, sig):
     proc = cli_train(tiny_data, tmp_path)
     wait_for_checkpoint(proc, tmp_path, 20)
