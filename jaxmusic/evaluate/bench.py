@@ -167,9 +167,13 @@ class Bench:
         return workdir
 
     def embedder(self, name: str, dataset: str) -> Any:
-        """The embedder `name` for `dataset`, built once per pair (handcrafted features
-        take the dataset's sample rate; external embeddings are per dataset)."""
-        key = (name, dataset)
+        """The embedder `name` for `dataset`. An encoder does not depend on the dataset,
+        so it is restored (or trained) and compiled once for all of them; handcrafted
+        features take each dataset's sample rate, external embeddings are per dataset."""
+        per_dataset = not name.startswith("limited_data@") and self.suite.embedders[name].kind in (
+            "handcrafted", "external",
+        )  # fmt: skip
+        key = (name, dataset if per_dataset else "")
         if key in self._encoders:
             return self._encoders[key]
         batch = self.suite.embed_batch_size
