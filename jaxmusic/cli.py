@@ -157,6 +157,28 @@ def _match_training(config, workdir: Path):
     return config
 
 
+def _library_log(workdir: Path) -> None:
+    """Send the libraries' own log records (Orbax, Grain: absl logging) to
+    `WORKDIR/library.log`, so the terminal shows jaxmusic's messages and the one-line
+    errors, and the libraries' details, tracebacks included, are kept for debugging."""
+    import logging
+
+    import jax
+
+    if workdir.is_file() or not (workdir.is_dir() or workdir.parent.is_dir()):
+        return  # the trainer's own checks name the problem
+    workdir.mkdir(exist_ok=True)
+    class QuietFileHandler(logging.FileHandler):
+        def handleError(self, record: logging.LogRecord) -> None:
+            pass  # a full disk must not turn a log line into a traceback on the terminal
+
+    handler = QuietFileHandler(workdir / f"library-{jax.process_index()}.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("absl")
+    logger.addHandler(handler)
+    logger.propagate = False
+
+
 def _prepare(args: argparse.Namespace) -> int:
     from jaxmusic.data.adapters import ADAPTERS
     from jaxmusic.data.prepare_folder import REJECTED, prepare_folder, prepare_items
@@ -246,12 +268,17 @@ def run(argv: list[str]) -> int:
         from jaxmusic.train.trainer import train_and_evaluate
 
         distributed.initialize(args.distributed, args.coordinator, args.num_processes, args.process_id)
+        _library_log(Path(args.workdir))
 
         config = ensure_dataset(config, args.workdir)
         result = train_and_evaluate(config, args.workdir)
-        print(
-            f"trained to step {result['step']}: loss {result.get('loss', float('nan')):.4f} ({args.workdir})"
-        )
+        if result.get("finished"):
+            print(
+                f"{args.workdir} is already trained to step {result['step']} (total_steps): nothing to do; "
+                "raise --config.total_steps to train longer"
+            )
+        else:
+            print(f"trained to step {result['step']}: loss {result['loss']:.4f} ({args.workdir})")
         return 0
 
     if args.command == "embed":
@@ -274,7 +301,8 @@ def main() -> None:
     from jaxmusic.convert.clmr import ConvertError
     from jaxmusic.data.prepare_folder import PrepareError
     from jaxmusic.data.records import RecordError
-    from jaxmusic.train.checkpoint import ResumeError
+    from jaxmusic.evaluate.embed import EmbeddingsError
+    from jaxmusic.train.checkpoint import CheckpointWriteError, ResumeError
     from jaxmusic.train.trainer import TrainingDiverged
 
     try:
@@ -283,8 +311,10 @@ def main() -> None:
         ConfigError,
         ConvertError,
         RecordError,
+        EmbeddingsError,
         PrepareError,
         ResumeError,
+        CheckpointWriteError,
         TrainingDiverged,
         FileNotFoundError,
         FileExistsError,

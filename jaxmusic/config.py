@@ -42,7 +42,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.worker_count = 0  # Grain multiprocess workers; 0 reads in the main process
     c.data.worker_buffer_size = 2
     c.data.read_threads = 4
-    c.data.shuffle_seed = 0
+    c.data.shuffle_seed = -1  # order and crops of the training data; -1: `seed`
     # Limited-data training subset (jaxmusic/data/subsets.py): "full", "minutes:M" or
     # "per_class:TASK:K" over `budget_classes` (the limited-data paper's MTAT genres).
     c.data.budget = "full"

@@ -33,7 +33,6 @@ def quickstart(workdir: str | Path, config: ml_collections.ConfigDict, seed: int
     start = time.time()
     config = ml_collections.ConfigDict(config.to_dict())
     config.seed = seed
-    config.data.shuffle_seed = seed
     config = ensure_dataset(config, workdir)
     sources: dict[str, Path | None] = {"random_init": None}
     for paradigm, objective in PARADIGMS.items():

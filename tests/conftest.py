@@ -36,6 +36,27 @@ def pytest_collection_modifyitems(config, items):
     config.hook.pytest_deselected(items=skip)
 
 
+class CompileCounter:
+    """Collects JAX's compile events: a check that must come before compiling sees none."""
+
+    def __init__(self):
+        self.events = []
+
+    def __call__(self, event, duration, **kw):
+        if "compile" in event:
+            self.events.append(event)
+
+
+@pytest.fixture
+def compiles():
+    import jax
+
+    counter = CompileCounter()
+    jax.monitoring.register_event_duration_secs_listener(counter)
+    yield counter
+    jax.monitoring.unregister_event_duration_listener(counter)
+
+
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory) -> str:
     """40 one-second synthetic clips at 8 kHz."""

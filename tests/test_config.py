@@ -1,7 +1,6 @@
 import subprocess
 import sys
 
-import jax
 import pytest
 from conftest import tiny_config
 
@@ -71,23 +70,6 @@ def test_a_typo_inside_a_config_file_is_refused(tmp_path):
     )
     with pytest.raises(ConfigError, match="unknown config key 'optimizer.learnig_rate'"):
         config_lib.load(str(f))
-
-
-class CompileCounter:
-    def __init__(self):
-        self.events = []
-
-    def __call__(self, event, duration, **kw):
-        if "compile" in event:
-            self.events.append(event)
-
-
-@pytest.fixture
-def compiles():
-    counter = CompileCounter()
-    jax.monitoring.register_event_duration_secs_listener(counter)
-    yield counter
-    jax.monitoring.unregister_event_duration_listener(counter)
 
 
 def test_batch_that_does_not_divide_fails_before_compiling(tiny_data, tmp_path, compiles):

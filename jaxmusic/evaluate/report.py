@@ -20,7 +20,7 @@ from typing import Any
 from jaxmusic.config import ConfigError
 from jaxmusic.data.records import write_json_atomic
 from jaxmusic.evaluate import plots
-from jaxmusic.evaluate.embed import EMBEDDINGS_META, read_split
+from jaxmusic.evaluate.embed import EMBEDDINGS_META, EmbeddingsError, read_split
 from jaxmusic.evaluate.probe import ProbeConfig, Split, probe
 
 
@@ -39,8 +39,16 @@ def probe_all(
     emb_dir: str | Path, tasks: list[str] | None = None, config: ProbeConfig | None = None
 ) -> dict[str, dict[str, Any]]:
     """One probe (grid) per task of an `embed` folder; {task: {metric, value, metrics, ...}}."""
-    meta = json.loads((Path(emb_dir) / EMBEDDINGS_META).read_text())
-    known = meta["tasks"]
+    meta_path = Path(emb_dir) / EMBEDDINGS_META
+    if not meta_path.is_file():
+        raise EmbeddingsError(
+            f"{emb_dir} has no {EMBEDDINGS_META}: write it with `jaxmusic embed --out {emb_dir}`"
+        )
+    try:
+        meta = json.loads(meta_path.read_text())
+        known = meta["tasks"]
+    except (ValueError, KeyError) as e:
+        raise EmbeddingsError(f"{meta_path} is damaged ({e}): re-run `jaxmusic embed`") from None
     if not known:
         raise ConfigError(f"{emb_dir} holds embeddings of a dataset without labels: nothing to probe")
     tasks = tasks or list(known)
@@ -48,6 +56,12 @@ def probe_all(
     if unknown:
         raise ConfigError(f"unknown task(s) {unknown}; {emb_dir} has {list(known)}")
     splits = {s: read_split(emb_dir, s) for s in ("train", "valid", "test")}
+    for task in tasks:
+        for s, d in splits.items():
+            if f"label_{task}" not in d:
+                raise EmbeddingsError(
+                    f"{Path(emb_dir) / s}.npz has no labels of task '{task}': re-run `jaxmusic embed`"
+                )
     results = {}
     for task in tasks:
         data = {

@@ -9,7 +9,10 @@ the objective's business (objectives/base.py): this file names none.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
+import shutil
 import signal
 import time
 from collections.abc import Callable
@@ -33,11 +36,12 @@ from jaxmusic.objectives.base import Objective
 from jaxmusic.objectives.registry import build_objective
 from jaxmusic.preprocess import Batch, make_preprocess
 from jaxmusic.train import checkpoint
-from jaxmusic.train.mesh import batch_sharding, check_batch, make_mesh, replicated
+from jaxmusic.train.mesh import batch_sharding, check_batch, make_mesh, replicated, state_shardings
 from jaxmusic.train.metrics_log import MetricsLog
 from jaxmusic.train.optimizer import make_optimizer
 from jaxmusic.train.state import state_factory
 
+STATE_FINITE = "state_finite"  # a step's flag, checked and not logged
 Step = Callable[[dict[str, Any], Batch], tuple[dict[str, Any], dict[str, jax.Array]]]
 
 
@@ -96,7 +100,9 @@ def make_train_step(
             "opt_state": opt_state,
             "step": state["step"] + 1,
         }
-        metrics = {**metrics, "grad_norm": optax.tree.norm(grads)}
+        # Checked on the host before any save: a finite loss does not make the update finite.
+        finite = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves((new_state["params"], opt_state))]
+        metrics = {**metrics, "grad_norm": optax.tree.norm(grads), STATE_FINITE: jnp.all(jnp.stack(finite))}
         if learning_rate is not None:
             metrics["learning_rate"] = learning_rate(state["step"])
         return new_state, metrics
@@ -175,10 +181,58 @@ def check_config(config: ml_collections.ConfigDict) -> Checked:
     return Checked(spec, objective, manifest, budget)
 
 
+def data_seed(config: ml_collections.ConfigDict) -> int:
+    """The seed of the training data's order and crops: `data.shuffle_seed`, or `seed` when
+    that is -1 (the default), so one `--config.seed` changes the whole run."""
+    return config.seed if config.data.shuffle_seed == -1 else config.data.shuffle_seed
+
+
 def eval_batch_size(config: ml_collections.ConfigDict) -> int:
     """The global batch of evaluation during training: by default one micro-batch, the
     most the training step ever holds in memory at once."""
     return config.eval.batch_size or config.batch_size // config.optimizer.accumulation_steps
+
+
+def check_workdir(workdir: Path) -> None:
+    """Refuse, before compiling, a workdir that cannot be written or has a file in the way."""
+    for path in (workdir, *workdir.parents):
+        if path.exists():
+            if not path.is_dir():
+                raise ConfigError(
+                    f"--workdir {workdir}: {path} is a file, not a folder: choose another --workdir"
+                )
+            break
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(
+            f"cannot create --workdir {workdir} ({e.strerror}): choose a writable folder"
+        ) from None
+    ckpt = checkpoint.checkpoints_dir(workdir)
+    if ckpt.exists() and not ckpt.is_dir():
+        raise ConfigError(f"{ckpt} is a file, where checkpoints go: move it away or choose another --workdir")
+    probe = workdir / f".write-test-{jax.process_index()}"
+    try:
+        probe.write_bytes(b"0" * 4096)
+        probe.unlink()
+    except OSError as e:
+        probe.unlink(missing_ok=True)
+        raise ConfigError(
+            f"cannot write to --workdir {workdir} ({e.strerror}): choose a writable folder"
+        ) from None
+
+
+def check_free_space(workdir: Path, state_bytes: int) -> None:
+    """Refuse, before compiling, a disk without room for the next checkpoint."""
+    # A checkpoint is about the state's size; keep room for one more than is kept, as
+    # Orbax writes the new one before it deletes the oldest.
+    need = 2 * state_bytes
+    free = shutil.disk_usage(workdir).free
+    if free < need:
+        raise ConfigError(
+            f"--workdir {workdir} has {free / 2**20:.0f} MiB free, a checkpoint needs about "
+            f"{need / 2**20:.0f} MiB: free space or choose another --workdir"
+        )
 
 
 class _Preempted:
@@ -219,6 +273,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
             f"into {k} accumulation steps: use a multiple of {mesh.devices.size * k}"
         )
     eval_local = check_batch(eval_batch_size(config), mesh) if config.eval.every_steps else 0
+    check_workdir(workdir)
 
     # --- input: the elements the objective asks for ---
     dataset = train_dataset(
@@ -227,7 +282,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         batch_size=local_batch,
         crop_samples=config.data.crop_samples,
         inputs=objective.inputs,
-        seed=config.data.shuffle_seed,
+        seed=data_seed(config),
         process_index=jax.process_index(),
         process_count=jax.process_count(),
         worker_count=config.data.worker_count,
@@ -244,9 +299,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     init_state = state_factory(objective, tx, batch_spec)
     init_key, step_key = jax.random.split(jax.random.PRNGKey(config.seed))
 
-    # --- sharding: state replicated, batch split over 'data' ---
+    # --- sharding: state by the mesh's rules, batch split over the data axes ---
     abstract = jax.eval_shape(init_state, init_key)
-    state_sharding = jax.tree.map(lambda _: replicated(mesh), abstract)
+    check_free_space(workdir, sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(abstract)))
+    state_sharding = state_shardings(abstract, mesh)
     state = jax.jit(init_state, out_shardings=state_sharding)(init_key)
 
     # --- step ---
@@ -284,26 +340,37 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         return {f"valid_{k}": v for k, v in summary.items()}
 
     # --- checkpoint: resume if the workdir has one ---
-    workdir.mkdir(parents=True, exist_ok=True)
-    mngr = checkpoint.manager(workdir, config)
     target = jax.tree.map(
-        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated(mesh)), abstract
+        lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), abstract, state_sharding
     )
-    restored = checkpoint.restore_latest(mngr, target, data_iter, config)
+    say = print if jax.process_index() == 0 else (lambda _: None)
+    restored = checkpoint.restore_latest(workdir, target, data_iter, config, warn=say)
     if restored is not None:
-        state = restored
+        state = restored.state
+        say(f"resuming from step {restored.step} in {workdir}")
+        if restored.changes and jax.process_index() == 0:
+            changes = {k: {"was": a, "now": b} for k, (a, b) in restored.changes.items()}
+            say("  with " + ", ".join(f"{k} {v['was']} -> {v['now']}" for k, v in changes.items()))
+            with (workdir / "resumes.jsonl").open("a") as f:
+                f.write(json.dumps({"step": restored.step, "changes": changes}) + "\n")
+    mngr = checkpoint.manager(workdir, config)
     start_step = int(state["step"])
     if jax.process_index() == 0:
         records.write_json_atomic(workdir / "config.json", config.to_dict())
         if budget is not None:
             records.write_json_atomic(workdir / "budget.json", budget)
+    if start_step >= config.total_steps:
+        mngr.close()
+        if hasattr(data_iter, "close"):
+            data_iter.close()
+        return {"step": start_step, "finished": True}
 
     # --- loop ---
     log = MetricsLog(workdir)
     pending: list[dict[str, jax.Array]] = []
     wait = 0.0
     interval_start = time.perf_counter()
-    last_good = mngr.latest_step()
+    last_good = restored.step if restored is not None else None
     bar = tqdm(
         total=config.total_steps,
         initial=start_step,
@@ -313,6 +380,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     )
     summary: dict[str, float] = {}
 
+    def diverged(what: str, step: int) -> TrainingDiverged:
+        where = (
+            f"the last good checkpoint is step {last_good} in {workdir}: resume from it with a lower "
+            "learning rate (run the same command with --config.optimizer.learning_rate=SMALLER; "
+            "the change is recorded in resumes.jsonl)"
+            if last_good is not None
+            else "no checkpoint was saved yet: lower --config.optimizer.learning_rate and start again"
+        )
+        return TrainingDiverged(f"{what} at step {step}; {where}")
+
     def flush(step: int, with_eval: bool = False) -> None:
         # Pulling metrics to the host syncs with the device; do it once per interval.
         nonlocal pending, wait, interval_start
@@ -320,13 +397,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
             return
         values = jax.device_get(pending)
         bar.update(1)  # the interval's last step, now finished
-        losses = np.asarray([v["loss"] for v in values])
-        if not np.all(np.isfinite(losses)):
-            bad = step - len(values) + 1 + int(np.argmin(np.isfinite(losses)))
-            raise TrainingDiverged(
-                f"loss is {losses[~np.isfinite(losses)][0]} at step {bad}; the last good checkpoint "
-                f"is step {last_good} in {workdir}: lower optimizer.learning_rate and resume from it"
-            )
+        first = step - len(values) + 1
+        for i, v in enumerate(values):
+            if not np.isfinite(v["loss"]):
+                raise diverged(f"loss is {v['loss']}", first + i)
+            if not v.pop(STATE_FINITE):
+                raise diverged("the update made parameters or optimizer state non-finite", first + i)
         elapsed = time.perf_counter() - interval_start
         summary.clear()
         summary.update({k: float(np.mean([v[k] for v in values])) for k in values[0]})
@@ -341,7 +417,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         bar.set_postfix(loss=f"{summary['loss']:.4f}", data=f"{100 * wait / elapsed:.0f}%")
         pending, wait, interval_start = [], 0.0, time.perf_counter()
 
-    with _Preempted() as preempt:
+    # One process: our own SIGTERM handler. Several: Orbax's preemption agreement, so that
+    # every host saves the same step (JAX's coordination service watches for SIGTERM).
+    multi = jax.process_count() > 1
+    with contextlib.nullcontext(None) if multi else _Preempted() as preempt:
         try:
             for step in range(start_step + 1, config.total_steps + 1):
                 t0 = time.perf_counter()
@@ -355,32 +434,34 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
                     jax.block_until_ready(pending[-1])
                     bar.update(1)
                 pending.append(metrics)
-                save_now = (
-                    step % config.checkpoint_every_steps == 0
-                    or step == config.total_steps
-                    or preempt.requested
-                )
+                # Read once: a signal arriving later in this iteration is acted on at the
+                # next step, so the step announced below is always the step saved.
+                stop = mngr.reached_preemption(step) if multi else preempt.requested
+                save_now = step % config.checkpoint_every_steps == 0 or step == config.total_steps or stop
                 # Metrics are checked before every save, so a non-finite loss is never
                 # written into a checkpoint.
                 eval_now = bool(config.eval.every_steps) and (
                     step % config.eval.every_steps == 0 or step == config.total_steps
                 )
                 if step % config.log_every_steps == 0 or save_now or eval_now:
-                    flush(step, with_eval=eval_now)
+                    flush(step, with_eval=eval_now and not stop)
                 if save_now:
                     checkpoint.save(mngr, step, state, data_iter, config, force=True)
                     last_good = step
-                if preempt.requested:
-                    bar.write(f"SIGTERM: saved step {step} in {workdir}; run the same command to resume")
+                if stop:
+                    checkpoint.finish(mngr, step, workdir)
+                    say(f"SIGTERM: saved step {step} in {workdir}; run the same command to resume")
                     break
             flush(int(state["step"]))
         finally:
             bar.close()
             if hasattr(data_iter, "close"):
                 data_iter.close()  # stops Grain's worker processes
-            mngr.wait_until_finished()
-            mngr.close()
-            log.close()
+            try:
+                checkpoint.finish(mngr, last_good, workdir)
+            finally:
+                mngr.close()
+                log.close()
     return {"step": int(state["step"]), **summary}
 
 
