@@ -105,7 +105,7 @@ def base_config() -> ml_collections.ConfigDict:
 
     c.batch_size = 48  # global, over all devices and processes
     c.total_steps = 1000
-    c.mesh_shape = (-1,)  # devices along the 'data' axis; -1 takes all
+    c.mesh_shape = (-1,)  # (data,) or (data, fsdp) device counts; one -1 takes the rest
     c.log_every_steps = 10
     c.checkpoint_every_steps = 100
     c.keep_checkpoints = 3

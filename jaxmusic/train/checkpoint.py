@@ -38,6 +38,9 @@ RESUMABLE_CHANGES = frozenset(
         "progress_bar",
         "async_checkpointing",
         "eval",
+        # The layout of devices changes no number the run computes (the global batch and
+        # its order do not depend on it): a run may resume on another mesh.
+        "mesh_shape",
     }
 )
 # Keys that may change on resume, as the remedy for a divergence, and are then recorded
