@@ -165,9 +165,12 @@ def _library_log(workdir: Path) -> None:
 
     import jax
 
-    if workdir.is_file() or not (workdir.is_dir() or workdir.parent.is_dir()):
+    from jaxmusic.paths import is_remote
+
+    if is_remote(workdir) or workdir.is_file() or not (workdir.is_dir() or workdir.parent.is_dir()):
         return  # the trainer's own checks name the problem
     workdir.mkdir(exist_ok=True)
+
     class QuietFileHandler(logging.FileHandler):
         def handleError(self, record: logging.LogRecord) -> None:
             pass  # a full disk must not turn a log line into a traceback on the terminal

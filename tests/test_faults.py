@@ -371,3 +371,28 @@ def test_probe_names_a_bad_file_task_or_embedding_in_one_line(embedded, tmp_path
     r = _cli("probe", "--embeddings", str(emb), "--out", str(tmp_path / "p"), *tasks)
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
     assert len(r.stderr.strip().splitlines()) == 1 and re.search(expect, r.stderr)
+
+
+def test_checkpointing_uses_no_deprecated_orbax_api(tiny_data, tmp_path):
+    import logging
+    import warnings
+
+    logged = []
+    handler = logging.Handler()
+    handler.emit = lambda record: logged.append(record.getMessage())
+    logging.getLogger("absl").addHandler(handler)
+    c = tiny_config(tiny_data)
+    c.total_steps, c.checkpoint_every_steps = 2, 1
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            train_and_evaluate(c, tmp_path)
+            c.total_steps = 3
+            train_and_evaluate(c, tmp_path)  # resume
+            checkpoint.restore_encoder(tmp_path)
+    finally:
+        logging.getLogger("absl").removeHandler(handler)
+    deprecations = [
+        str(w.message) for w in caught if issubclass(w.category, (DeprecationWarning, FutureWarning))
+    ]
+    assert deprecations == [] and not [m for m in logged if "deprecat" in m.lower()]

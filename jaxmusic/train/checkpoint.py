@@ -26,6 +26,7 @@ from orbax.checkpoint import checkpoint_managers as policies
 
 from jaxmusic.data import records
 from jaxmusic.objectives.base import ENCODER
+from jaxmusic.paths import as_path
 
 # Keys whose change on resume is harmless: how long to run, how often to report, and
 # how to evaluate (evaluation reads the state, never changes it).
@@ -54,7 +55,7 @@ class ResumeError(RuntimeError):
 
 def checkpoints_dir(workdir: str | Path) -> Path:
     """Where a workdir's checkpoints live."""
-    return Path(workdir).absolute() / "checkpoints"
+    return as_path(workdir) / "checkpoints"
 
 
 def manager(workdir: str | Path, config: ml_collections.ConfigDict) -> ocp.CheckpointManager:
@@ -131,7 +132,7 @@ def save(
             force=force,
         )
     except Exception as e:  # an earlier asynchronous save's failure surfaces here too
-        raise _write_failed(step, Path(mngr.directory), e) from None
+        raise _write_failed(step, as_path(mngr.directory), e) from None
 
 
 class CheckpointWriteError(RuntimeError):
@@ -417,7 +418,7 @@ def write_encoder_checkpoint(
     """A checkpoint holding only an encoder (e.g. converted weights), laid out as training
     lays it out, with `config.json` beside it: `embed --workdir` takes it as it takes a
     trained run. `origin` says where the weights came from (in `origin.json`)."""
-    workdir = Path(workdir).absolute()
+    workdir = as_path(workdir)
     if (workdir / "checkpoints").exists():
         raise FileExistsError(f"{workdir} already holds checkpoints: choose an empty --out")
     state = {
@@ -443,7 +444,7 @@ def write_encoder_checkpoint(
 
 def saved_config(workdir: str | Path) -> dict[str, Any]:
     """The config a workdir's run (or conversion) was made with, as a dict."""
-    path = Path(workdir) / "config.json"
+    path = as_path(workdir) / "config.json"
     if not path.is_file():
         raise FileNotFoundError(f"{workdir} has no config.json: is it a training workdir?")
     return json.loads(path.read_text())

@@ -34,6 +34,7 @@ from jaxmusic.data.sources import open_split, read_manifest
 from jaxmusic.models.registry import check_input
 from jaxmusic.objectives.base import Objective
 from jaxmusic.objectives.registry import build_objective
+from jaxmusic.paths import append_text, as_path, is_remote
 from jaxmusic.preprocess import Batch, make_preprocess
 from jaxmusic.train import checkpoint
 from jaxmusic.train.mesh import batch_sharding, check_batch, make_mesh, replicated, state_shardings
@@ -226,6 +227,8 @@ def check_free_space(workdir: Path, state_bytes: int) -> None:
     """Refuse, before compiling, a disk without room for the next checkpoint."""
     # A checkpoint is about the state's size; keep room for one more than is kept, as
     # Orbax writes the new one before it deletes the oldest.
+    if is_remote(workdir):
+        return  # an object store has no free-space figure to read
     need = 2 * state_bytes
     free = shutil.disk_usage(workdir).free
     if free < need:
@@ -259,7 +262,7 @@ class _Preempted:
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -> dict[str, Any]:
     """Train from scratch or resume from `workdir`; returns the final metrics and step."""
-    workdir = Path(workdir)
+    workdir = as_path(workdir)
     # --- checks (before any compilation) ---
     checked = check_config(config)
     objective, manifest, budget = checked.objective, checked.manifest, checked.budget
@@ -351,8 +354,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
         if restored.changes and jax.process_index() == 0:
             changes = {k: {"was": a, "now": b} for k, (a, b) in restored.changes.items()}
             say("  with " + ", ".join(f"{k} {v['was']} -> {v['now']}" for k, v in changes.items()))
-            with (workdir / "resumes.jsonl").open("a") as f:
-                f.write(json.dumps({"step": restored.step, "changes": changes}) + "\n")
+            append_text(
+                workdir / "resumes.jsonl", json.dumps({"step": restored.step, "changes": changes}) + "\n"
+            )
     mngr = checkpoint.manager(workdir, config)
     start_step = int(state["step"])
     if jax.process_index() == 0:
