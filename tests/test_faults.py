@@ -212,6 +212,7 @@ def _limit_file_size(limit: int):
     return apply
 
 
+@pytest.mark.slow  # three launches of the command
 def test_a_full_disk_during_a_save_is_one_line_and_keeps_older_checkpoints(tiny_data, tmp_path):
     args = ("--config.log_every_steps=1", "--config.checkpoint_every_steps=2")
     first = _train_cli(tmp_path, tiny_data, "--config.total_steps=2", *args)
@@ -368,6 +369,8 @@ def test_probe_names_a_bad_file_task_or_embedding_in_one_line(embedded, tmp_path
         emb, expect = tmp_path / "missing", "has no embeddings.json"
     with pytest.raises((EmbeddingsError, ConfigError), match=expect):
         probe_all(emb, tasks[1:] or None)
+    if fault not in ("truncated npz", "unknown task"):
+        return  # the command prints what probe_all raises; one launch shows it
     r = _cli("probe", "--embeddings", str(emb), "--out", str(tmp_path / "p"), *tasks)
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
     assert len(r.stderr.strip().splitlines()) == 1 and re.search(expect, r.stderr)

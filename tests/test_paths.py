@@ -16,7 +16,9 @@ def test_object_store_paths_are_kept_whole():
 def test_local_paths_become_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert not is_remote("runs/a")
-    assert str(checkpoint.checkpoints_dir("runs/a")) == os.path.join(str(tmp_path), "runs", "a", "checkpoints")
+    assert str(checkpoint.checkpoints_dir("runs/a")) == os.path.join(
+        str(tmp_path), "runs", "a", "checkpoints"
+    )
 
 
 def test_append_and_metrics_through_the_path_api(tmp_path):

@@ -46,9 +46,7 @@ def test_nan_loss_stops_with_one_line_and_keeps_good_checkpoints(tiny_data, tmp_
     c = tiny_config(tiny_data)
     c.augment.gain_p = 1.0
     c.augment.gain_db = (1e6, 1e6)  # a gain of 10^50000 overflows the audio: NaN at once
-    with pytest.raises(
-        TrainingDiverged, match="loss is nan at step 1; no checkpoint was saved yet"
-    ) as e:
+    with pytest.raises(TrainingDiverged, match="loss is nan at step 1; no checkpoint was saved yet") as e:
         train_and_evaluate(c, tmp_path)
     assert "\n" not in str(e.value)
     assert not list((tmp_path / "checkpoints").glob("[0-9]*"))
