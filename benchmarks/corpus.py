@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import soundfile as sf
+from array_record.python.array_record_module import ArrayRecordWriter
 
-from jaxmusic.data import synth
+from jaxmusic.data import records, synth
 from jaxmusic.data.prepare import prepare_synth
+from jaxmusic.data.sources import open_split
 
 
 def make_corpus(root: Path, clips: int, seconds: float, rate: int) -> tuple[list[str], str]:
@@ -29,3 +33,29 @@ def make_corpus(root: Path, clips: int, seconds: float, rate: int) -> tuple[list
             sf.write(path, clip.audio, rate, subtype="PCM_16")
         paths.append(str(path))
     return paths, str(prepared)
+
+
+def legacy_copy(data_dir: str | os.PathLike, out: str | os.PathLike) -> str:
+    """The same dataset in the layout jaxmusic wrote before schema 2: one whole record per
+    clip, ArrayRecord's default (zstd) compression, no shard sizes in the manifest.
+
+    What datasets prepared by earlier versions look like on disk, so that reading them can
+    be tested and timed against the current layout.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = records.read_manifest(data_dir)
+    for split, entry in manifest["splits"].items():
+        source = open_split(str(data_dir), split)
+        counts = [entry["shard_sizes"][name]["clips"] for name in entry["shards"]]
+        first = 0
+        for name, count in zip(entry["shards"], counts, strict=True):
+            writer = ArrayRecordWriter(str(out / name), "group_size:1")
+            for i in range(first, first + count):
+                writer.write(source[i])
+            writer.close()
+            first += count
+        del entry["shard_sizes"]
+    manifest["schema_version"] = 1
+    (out / records.MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    return str(out)

@@ -90,8 +90,17 @@ def test_embed_skips_a_damaged_newest_checkpoint(trained, tmp_path, damage):
     assert __import__("jax").tree.structure(variables) == __import__("jax").tree.structure(good)
 
 
+SLOW = pytest.mark.slow  # each trains again: run by .ci/run with -m slow
+
+
 @pytest.mark.parametrize(
-    "damage", ["truncated chunk", "flipped bytes", "no data iterator", "empty newer step"]
+    "damage",
+    [
+        "flipped bytes",
+        pytest.param("truncated chunk", marks=SLOW),
+        pytest.param("no data iterator", marks=SLOW),
+        pytest.param("empty newer step", marks=SLOW),
+    ],
 )
 def test_training_resumes_from_the_newest_restorable_checkpoint(tiny_data, trained, tmp_path, damage, capsys):
     workdir = damaged_copy(trained, tmp_path, damage)
@@ -113,6 +122,7 @@ def test_training_resumes_from_the_newest_restorable_checkpoint(tiny_data, train
     assert all(again[s]["loss"] == first[s]["loss"] for s in range(good_step + 1, 5))
 
 
+@SLOW
 def test_every_checkpoint_damaged_starts_afresh_with_a_warning(tiny_data, trained, tmp_path, capsys):
     workdir = damaged_copy(trained, tmp_path, "empty newer step")
     for step in (2, 4):
@@ -137,6 +147,7 @@ def test_an_update_that_makes_parameters_non_finite_is_never_saved(tiny_data, tm
     assert not list((tmp_path / "checkpoints").glob("[0-9]*"))
 
 
+@SLOW
 def test_the_printed_remedy_for_a_divergence_works_and_is_recorded(tiny_data, trained, tmp_path, capsys):
     workdir = tmp_path / "w"
     shutil.copytree(trained, workdir)
@@ -229,6 +240,7 @@ def test_a_full_disk_during_a_save_is_one_line_and_keeps_older_checkpoints(tiny_
     assert "resuming from step 2" in again.stdout and "is damaged" not in again.stdout
 
 
+@SLOW
 def test_rerunning_a_finished_run_says_so(tiny_data, tmp_path, capsys):
     from jaxmusic.cli import run
 
@@ -376,6 +388,7 @@ def test_probe_names_a_bad_file_task_or_embedding_in_one_line(embedded, tmp_path
     assert len(r.stderr.strip().splitlines()) == 1 and re.search(expect, r.stderr)
 
 
+@SLOW
 def test_checkpointing_uses_no_deprecated_orbax_api(tiny_data, tmp_path):
     import logging
     import warnings

@@ -51,3 +51,24 @@ def test_refuses_to_overwrite_a_different_dataset(tmp_path):
         assert "another --out" in str(e)
     else:
         raise AssertionError("a different dataset was written over an existing one")
+
+
+def test_full_disk_fails_in_one_line_and_the_same_command_finishes(tmp_path):
+    from test_prepare_folder import assert_one_error_line, run_with_full_disk
+
+    args = ["prepare", "synth", "--clips", 30, "--seed", 3, "--sample-rate", 8000, "--duration", 0.5]
+    out = tmp_path / "out"
+    full = run_with_full_disk(50_000, *args, "--out", out)
+    assert full.returncode == 2, full.stderr
+    assert_one_error_line(full.stderr, "no space left writing ", "free space and re-run the same command")
+    assert not list(out.glob("*.partial")) and not list(out.glob("*.tmp"))
+    assert not (out / records.MANIFEST).exists()
+    import subprocess
+    import sys
+
+    again = subprocess.run([sys.executable, "-m", "jaxmusic.cli", *map(str, args), "--out", str(out)],
+                           capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    reference = tmp_path / "reference"
+    prepare_synth(reference, clips=30, seed=3, sample_rate=8000, duration_s=0.5, progress=False)
+    assert _digest(out) == _digest(reference)

@@ -362,3 +362,106 @@ def test_cli_reports_a_bad_labels_file_in_one_line(tmp_path):
     assert result.stderr.strip().splitlines() == [
         f"jaxmusic: error: {tmp_path / 'labels.csv'}: a labels CSV needs a header row with a 'path' column"
     ]
+
+
+# --- the process pool dies with its parent; a full disk stops cleanly ------------------
+
+
+def _descendants(pid):
+    """Every live process below `pid` (from /proc; Linux)."""
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        for task in os.listdir(f"/proc/{parent}/task"):
+            try:
+                with open(f"/proc/{parent}/task/{task}/children") as fh:
+                    children = [int(c) for c in fh.read().split()]
+            except FileNotFoundError:
+                continue
+            found += children
+            todo += children
+    return found
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rpartition(")")[2].split()[0] != "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_killed_parent_takes_its_workers_with_it(tmp_path):
+    root = tmp_path / "music"
+    for i in range(40):
+        put(root / f"{i:02d}.wav", tone(RATE, 10.0, 200 + 17 * i), rate=RATE, subtype="PCM_16")
+    cmd = [sys.executable, "-m", "jaxmusic.cli", "prepare", "folder", "--in", str(root)]
+    cmd += ["--out", str(tmp_path / "out"), "--workers", "2", "--clips-per-shard", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers: list[int] = []
+    deadline = time.time() + 60
+    while proc.poll() is None and time.time() < deadline:
+        workers = [pid for pid in _descendants(proc.pid) if _alive(pid)]
+        if len(workers) >= 2 and list((tmp_path / "out").glob("*.array_record")):
+            break  # the pool has delivered results and is decoding more
+        time.sleep(0.01)
+    assert proc.poll() is None, "prepare finished before it could be killed"
+    proc.kill()
+    proc.wait()
+    deadline = time.time() + 5
+    while any(_alive(pid) for pid in workers) and time.time() < deadline:
+        time.sleep(0.05)
+    left = [pid for pid in workers if _alive(pid)]
+    for pid in left:  # do not leave them behind for the rest of the suite
+        os.kill(pid, 9)
+    assert not left, f"{len(left)} worker processes outlived their parent"
+
+
+FULL_DISK = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write then fails with EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))
+sys.argv = ["jaxmusic", *sys.argv[1:]]
+from jaxmusic.cli import main
+main()
+"""
+
+
+def run_with_full_disk(limit, *args):
+    """`jaxmusic ARGS` where no file may grow past `limit` bytes, as on a full disk."""
+    code = FULL_DISK.format(limit=limit)
+    cmd = [sys.executable, "-c", code, *map(str, args)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+
+def assert_one_error_line(stderr, *parts):
+    """The run failed with one `jaxmusic: error:` line holding `parts` (beside its
+    progress bar), no traceback."""
+    lines = [line for line in stderr.replace("\r", "\n").splitlines() if "jaxmusic: error:" in line]
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    assert lines[0].startswith("jaxmusic: error: ") and all(p in lines[0] for p in parts), stderr
+
+
+def test_full_disk_leaves_finished_shards_and_one_line(tmp_path):
+    root = tmp_path / "music"
+    for i in range(12):
+        put(root / f"a{i:02d}.wav", tone(RATE, 0.6, 200 + 17 * i), rate=RATE, subtype="PCM_16")
+    put(root / "zz_long.wav", tone(RATE, 8.0, 300), rate=RATE, subtype="PCM_16")
+    args = ["--in", root, "--sample-rate", RATE, "--clips-per-shard", 2]
+    whole = tmp_path / "whole"
+    assert run_cli(*args, "--out", whole).returncode == 0
+    out = tmp_path / "out"
+    # Short shards (128 kB files) fit; the one holding the 8 s file (320 kB) does not.
+    full = run_with_full_disk(200_000, "prepare", "folder", *args, "--out", out, "--workers", 2)
+    assert full.returncode == 2, full.stderr
+    assert_one_error_line(full.stderr, "no space left writing ", "free space and re-run the same command")
+    assert not list(out.glob("*.partial")) and not list(out.rglob("*.tmp"))
+    assert not (out / records.MANIFEST).exists()
+    done = digests(out)
+    assert done and all(digests(whole)[name] == sha for name, sha in done.items())
+    mtimes = {name: (out / name).stat().st_mtime_ns for name in done}
+    again = run_cli(*args, "--out", out)
+    assert again.returncode == 0, again.stderr
+    assert digests(out) == digests(whole)
+    assert all((out / name).stat().st_mtime_ns == mtimes[name] for name in done)

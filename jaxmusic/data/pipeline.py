@@ -1,11 +1,13 @@
 """Grain input pipelines over prepared ArrayRecord shards.
 
-Training: source -> seeded global shuffle -> repeat -> element (random crops into
-views as the objective's `Inputs` ask, plus its tasks' labels) -> this process's block of each global batch -> batch -> (multiprocess
-prefetch). Every process shuffles with the same seed and reads only its block, so
-the processes together read each example of an epoch exactly once, and the global
-batch, order and crops included, is the same whatever the number of processes. Views stay int16 until they reach the
-device (half the bytes of float32 over the host-to-device link).
+Training: clip indices -> seeded shuffle, a new order each epoch, endless -> element
+(random crops into views as the objective's `Inputs` ask, read from the shards chunk by
+chunk, plus its tasks' labels) -> this process's block of each global batch -> batch ->
+(multiprocess prefetch). Every process shuffles with the same seed and reads only its
+block, so the processes together read each example of an epoch exactly once, and the
+global batch, order and crops included, is the same whatever the number of processes.
+Views stay int16 until they reach the device (half the bytes of float32 over the
+host-to-device link).
 
 This module must stay free of side effects at import: Grain's workers start with
 "spawn" and import it afresh.
@@ -14,6 +16,8 @@ This module must stay free of side effects at import: Grain's workers start with
 from __future__ import annotations
 
 import dataclasses
+import sys
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +26,17 @@ import numpy as np
 
 from jaxmusic.data import records
 from jaxmusic.data.sources import open_split
+
+
+def cut(audio: np.ndarray, starts: Sequence[int], out: np.ndarray) -> np.ndarray:
+    """Write into `out` [len(starts), length] the windows of `audio` from each start,
+    zero-padded past its end; returns `out`."""
+    length = out.shape[1]
+    for v, s in enumerate(starts):
+        part = audio[s : s + length]
+        out[v, : len(part)] = part
+        out[v, len(part) :] = 0
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,16 +50,15 @@ class IndependentCrops:
     crop_samples: int
     num_views: int
 
+    def starts(self, n: int, rng: np.random.Generator) -> list[int]:
+        """Where each view of a clip of `n` samples begins."""
+        if n <= self.crop_samples:
+            return [0] * self.num_views
+        return [int(rng.integers(0, n - self.crop_samples + 1)) for _ in range(self.num_views)]
+
     def __call__(self, audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        n = audio.shape[0]
-        views = np.zeros((self.num_views, self.crop_samples), np.int16)
-        for v in range(self.num_views):
-            if n <= self.crop_samples:
-                views[v, :n] = audio
-            else:
-                start = int(rng.integers(0, n - self.crop_samples + 1))
-                views[v] = audio[start : start + self.crop_samples]
-        return views
+        starts = self.starts(audio.shape[0], rng)
+        return cut(audio, starts, np.zeros((len(starts), self.crop_samples), np.int16))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,20 +74,19 @@ class GapCrops:
     min_gap: int
     max_gap: int
 
-    def __call__(self, audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        n, t = audio.shape[0], self.crop_samples
-        views = np.zeros((2, t), np.int16)
-        if n <= t:
-            views[:, :n] = audio
-            return views
-        room = n - t
+    def starts(self, n: int, rng: np.random.Generator) -> list[int]:
+        """Where each of the two views of a clip of `n` samples begins."""
+        if n <= self.crop_samples:
+            return [0, 0]
+        room = n - self.crop_samples
         lo, hi = min(self.min_gap, room), min(self.max_gap, room)
         gap = int(rng.integers(lo, max(lo, hi) + 1))
         first = int(rng.integers(0, room - gap + 1))
-        starts = (first, first + gap) if rng.random() < 0.5 else (first + gap, first)
-        for v, s in enumerate(starts):
-            views[v] = audio[s : s + t]
-        return views
+        return [first, first + gap] if rng.random() < 0.5 else [first + gap, first]
+
+    def __call__(self, audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        starts = self.starts(audio.shape[0], rng)
+        return cut(audio, starts, np.zeros((len(starts), self.crop_samples), np.int16))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,29 +136,64 @@ def encode_label(task: dict[str, Any], value: Any) -> np.ndarray:
     return np.asarray(value, dtype)
 
 
+def crop_rng(seed: int, position: int) -> np.random.Generator:
+    """The generator of the crops of stream position `position`: keyed by the global
+    position, so crops do not depend on batching, workers or the number of processes."""
+    return np.random.Generator(np.random.Philox(key=np.array([seed % 2**64, position], np.uint64)))
+
+
 @dataclasses.dataclass(frozen=True)
-class MakeElement:
-    """Record bytes -> {"audio": int16 [views, crop], "labels": {task: label}}."""
+class MakeBatch:
+    """(stream positions, clip indices) -> {"audio": int16 [batch, views, crop],
+    "labels": {task: [batch, ...]}}, filled in place.
 
+    On a chunked split (schema 2) only the chunks under the crops are read, and a
+    header only when labels are asked for; otherwise each whole record is read once.
+    Both give the same batch for the same clips and seed.
+    """
+
+    source: Sequence[bytes]
     crop: IndependentCrops | GapCrops
+    views: int
     tasks: tuple[tuple[str, dict[str, Any]], ...]  # (name, manifest task) pairs
+    seed: int
 
-    def __call__(self, record: bytes, rng: np.random.Generator) -> dict[str, Any]:
-        if not self.tasks:  # audio only: skip parsing the header
-            return {"audio": self.crop(records.decode_audio(record), rng)}
-        rec = records.decode(record)
-        labels = {}
-        for name, task in self.tasks:
-            if rec["labels"].get(name) is None:
-                raise ValueError(
-                    f"clip {rec['id']} has no '{name}' label: train on a split where every clip has one"
-                )
-            labels[name] = encode_label(task, rec["labels"][name])
-        return {"audio": self.crop(rec["audio"], rng), "labels": labels}
+    def __call__(self, rows: tuple[np.ndarray, np.ndarray]) -> dict[str, Any]:
+        positions, clips = rows
+        source, length = self.source, self.crop.crop_samples
+        chunked = isinstance(source, records.SplitReader) and source.chunked
+        audio = np.zeros((len(clips), self.views, length), np.int16)
+        labels: dict[str, list[np.ndarray]] = {name: [] for name, _ in self.tasks}
+        for row, (position, clip) in enumerate(zip(positions.tolist(), clips.tolist(), strict=True)):
+            rng = crop_rng(self.seed, position)
+            header = None
+            if chunked:
+                starts = self.crop.starts(source.num_samples(clip), rng)
+                source.windows(clip, starts, length, out=audio[row])
+                if self.tasks:
+                    header = source.header(clip)
+            else:
+                record = source[clip]
+                if self.tasks:
+                    header = records.decode(record)
+                    whole = header["audio"]
+                else:  # audio only: skip parsing the header
+                    whole = records.decode_audio(record)
+                cut(whole, self.crop.starts(len(whole), rng), audio[row])
+            for name, task in self.tasks:
+                value = header["labels"].get(name)
+                if value is None:
+                    raise ValueError(
+                        f"clip {header['id']} has no '{name}' label: train on a split where every clip has one"
+                    )
+                labels[name].append(encode_label(task, value))
+        if not self.tasks:
+            return {"audio": audio}
+        return {"audio": audio, "labels": {name: np.stack(values) for name, values in labels.items()}}
 
 
 def element_spec(inputs: Inputs, crop_samples: int, manifest: dict[str, Any]) -> dict[str, Any]:
-    """Shapes and dtypes of one element as `MakeElement` builds it (ShapeDtypeStructs)."""
+    """Shapes and dtypes of one element (a batch row) as `MakeBatch` builds it (ShapeDtypeStructs)."""
     import jax  # only for the struct type; workers never call this
 
     spec: dict[str, Any] = {"audio": jax.ShapeDtypeStruct((inputs.views(), crop_samples), np.int16)}
@@ -154,19 +202,57 @@ def element_spec(inputs: Inputs, crop_samples: int, manifest: dict[str, Any]) ->
     return spec
 
 
-class SubsetSource:
-    """Random access to chosen records of a source, in the order given."""
+class ClipOrder(grain.MapDataset):
+    """Stream position i -> (i, clip index): `clips` once in the order given (seed None),
+    or endlessly, each epoch in its own seeded order.
 
-    def __init__(self, source: Sequence[bytes], indices: Sequence[int]):
-        if not len(indices):
-            raise ValueError("a training subset must hold at least one clip")
-        self._source, self._indices = source, list(indices)
+    Epoch e's order is the permutation `default_rng([seed, e])` draws, computed once per
+    epoch and process (O(n)): Grain's own `shuffle` evaluates an index permutation per
+    element whose cost grows as the dataset shrinks (milliseconds per element below a
+    few hundred clips), more than reading and cropping the clip.
+    """
+
+    def __init__(self, clips: Sequence[int], seed: int | None):
+        super().__init__()
+        self._clips, self._seed = np.asarray(clips, np.int64), seed
+        self._orders: dict[int, np.ndarray] = {}
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
-        return len(self._indices)
+        return len(self._clips) if self._seed is None else sys.maxsize
 
-    def __getitem__(self, i: int) -> bytes:
-        return self._source[self._indices[i]]
+    def _order(self, epoch: int) -> np.ndarray:
+        order = self._orders.get(epoch)
+        if order is None:
+            with self._lock:
+                order = self._orders.get(epoch)
+                if order is None:
+                    rng = np.random.default_rng([self._seed % 2**64, epoch])
+                    order = self._clips[rng.permutation(len(self._clips))]
+                    # Prefetching threads straddle at most an epoch boundary: keep two.
+                    self._orders = {e: o for e, o in self._orders.items() if e >= epoch - 1}
+                    self._orders[epoch] = order
+        return order
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return self.slice(index)
+        if self._seed is None:
+            return index, int(self._clips[index])
+        epoch, i = divmod(index, len(self._clips))
+        return index, int(self._order(epoch)[i])
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_orders"], state["_lock"] = {}, None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def __str__(self) -> str:
+        return f"ClipOrder(clips={len(self._clips)}, seed={self._seed})"
 
 
 class ProcessBlocks(grain.MapDataset):
@@ -212,28 +298,27 @@ def train_dataset(
     read_threads: int = 4,
     indices: Sequence[int] | None = None,
 ) -> grain.IterDataset:
-    """An endless, checkpointable dataset of per-process batches of `MakeElement` dicts.
+    """An endless, checkpointable dataset of per-process batches (`MakeBatch` dicts).
 
     `batch_size` is this process's share of the global batch; `indices` restricts
     training to those records of the split (a limited-data budget, see subsets.py).
     Batches are dicts with `audio` int16 [batch, views, crop_samples] and, when
     `inputs` names tasks, `labels` {task: [batch, ...]}.
     """
+    if crop_samples <= 0:
+        raise ValueError(f"crop_samples must be positive, got {crop_samples}")
     source = open_split(data_dir, split)
-    make = MakeElement(inputs.cropper(crop_samples), _tasks(data_dir, inputs))
-    if indices is not None:
-        source = SubsetSource(source, indices)
-    if len(source) < process_count:
-        raise ValueError(f"split '{split}' has {len(source)} clips, fewer than {process_count} processes")
-    ds = grain.MapDataset.source(source).seed(seed).shuffle().repeat(None)
-    # Crop before taking this process's share: a MapDataset is lazy, so each process
-    # still decodes only its own examples, but crop offsets are keyed by the global
-    # stream position and do not change with the number of processes.
-    ds = ds.random_map(make)
-    ds = ProcessBlocks(ds, batch_size, process_index, process_count)
-    it = ds.to_iter_dataset(
-        grain.ReadOptions(num_threads=read_threads, prefetch_buffer_size=4 * batch_size)
-    ).batch(batch_size, drop_remainder=True)
+    make = MakeBatch(source, inputs.cropper(crop_samples), inputs.views(), _tasks(data_dir, inputs), seed)
+    clips = range(len(source)) if indices is None else list(indices)
+    if not len(clips):
+        raise ValueError("a training subset must hold at least one clip")
+    if len(clips) < process_count:
+        raise ValueError(f"split '{split}' has {len(clips)} clips, fewer than {process_count} processes")
+    ds = ProcessBlocks(ClipOrder(clips, seed), batch_size, process_index, process_count)
+    # Whole batches are the unit of work from here on: one allocation, one task per
+    # prefetching thread and one message per worker per batch, not per example.
+    ds = ds.batch(batch_size, drop_remainder=True).map(make)
+    it = ds.to_iter_dataset(grain.ReadOptions(num_threads=read_threads, prefetch_buffer_size=4))
     if worker_count > 0:
         it = it.mp_prefetch(
             grain.MultiprocessingOptions(num_workers=worker_count, per_worker_buffer_size=worker_buffer_size)
@@ -264,8 +349,9 @@ def eval_dataset(
     """One pass over a split in stored order, crops drawn from `seed`: the same batches
     at every evaluation. Full global batches only (a remainder is dropped), so the
     step compiles once; `batch_size` is this process's share."""
+    if crop_samples <= 0:
+        raise ValueError(f"crop_samples must be positive, got {crop_samples}")
     source = open_split(data_dir, split)
-    make = MakeElement(inputs.cropper(crop_samples), _tasks(data_dir, inputs))
-    ds = grain.MapDataset.source(source).seed(seed).random_map(make)
-    ds = ProcessBlocks(ds, batch_size, process_index, process_count)
-    return ds.to_iter_dataset().batch(batch_size, drop_remainder=True)
+    make = MakeBatch(source, inputs.cropper(crop_samples), inputs.views(), _tasks(data_dir, inputs), seed)
+    ds = ProcessBlocks(ClipOrder(range(len(source)), None), batch_size, process_index, process_count)
+    return ds.batch(batch_size, drop_remainder=True).map(make).to_iter_dataset()

@@ -50,36 +50,40 @@ def prepare_synth(
         raise FileExistsError(
             f"{out} already holds a different dataset ({manifest.get('source')}): choose another --out"
         )
-    out.mkdir(parents=True, exist_ok=True)
+    with shards.writing(out):
+        out.mkdir(parents=True, exist_ok=True)
     counts = split_counts(clips)
     start = time.time()
     bar = tqdm(total=clips, desc="prepare synth", unit="clip", disable=not progress)
-    splits: dict[str, Any] = {}
-    offset = 0
-    for split, n in counts.items():
-        base = offset
+    try:
+        splits: dict[str, Any] = {}
+        offset = 0
+        for split, n in counts.items():
+            base = offset
 
-        def make_record(i: int, base: int = base, split: str = split) -> bytes:
-            clip = synth.generate_clip(seed, base + i, sample_rate=sample_rate, duration_s=duration_s)
-            return records.encode(
-                f"synth-{seed}-{base + i:06d}",
-                clip.audio,
-                sample_rate,
-                synth.clip_labels(clip),
-                clip.caption,
+            def make_record(i: int, base: int = base, split: str = split) -> bytes:
+                clip = synth.generate_clip(seed, base + i, sample_rate=sample_rate, duration_s=duration_s)
+                return records.encode(
+                    f"synth-{seed}-{base + i:06d}",
+                    clip.audio,
+                    sample_rate,
+                    synth.clip_labels(clip),
+                    clip.caption,
+                )
+
+            sizes = shards.write_split(
+                out, split, n, -(-n // CLIPS_PER_SHARD), make_record, lambda: bar.update(1)
             )
-
-        names = shards.write_split(
-            out, split, n, -(-n // CLIPS_PER_SHARD), make_record, lambda: bar.update(1)
-        )
-        num_samples = round(duration_s * sample_rate)
-        splits[split] = {
-            "shards": names,
-            "clips": n,
-            "seconds": n * num_samples / sample_rate,
-        }
-        offset += n
-    bar.close()
+            num_samples = round(duration_s * sample_rate)
+            splits[split] = {
+                "shards": list(sizes),
+                "shard_sizes": sizes,
+                "clips": n,
+                "seconds": n * num_samples / sample_rate,
+            }
+            offset += n
+    finally:
+        bar.close()  # before any error message, so that it starts a line
     manifest = {
         "schema_version": records.SCHEMA_VERSION,
         "name": "synth",
@@ -90,7 +94,8 @@ def prepare_synth(
         "source": {"kind": "synth", "params": params},
         "prepare_seconds": round(time.time() - start, 2),
     }
-    records.write_json_atomic(manifest_path, manifest)
+    with shards.writing(manifest_path):
+        records.write_json_atomic(manifest_path, manifest)
     return manifest
 
 

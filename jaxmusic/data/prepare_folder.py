@@ -15,12 +15,17 @@ shard file on disk is finished. A re-run with the same arguments keeps those and
 the rest, ending with the bytes of an uninterrupted run. A file that cannot be used is
 left out of its shard (a shard may even be empty) and listed in `rejected.jsonl`;
 nothing a file holds stops the run. The manifest is written last.
+
+A full disk stops the run as a kill would (finished shards kept, no partial file left),
+with one line saying to free space and re-run; decoding workers die with the process
+that started them, however it ends.
 """
 
 from __future__ import annotations
 
 import collections
 import csv
+import ctypes
 import dataclasses
 import hashlib
 import json
@@ -30,6 +35,9 @@ import numbers
 import os
 import posixpath
 import shutil
+import signal
+import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -39,16 +47,14 @@ from typing import Any, NamedTuple
 from tqdm import tqdm
 
 from jaxmusic.data import audio_io, records, shards
+from jaxmusic.data.shards import PrepareError
 
 SPLITS = ("train", "valid", "test")
 KINDS = ("single", "multi", "regression")
 REJECTED = "rejected.jsonl"
 STATE_DIR = ".prepare"
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 _SPLIT_NAMES = {"train": "train", "valid": "valid", "validation": "valid", "val": "valid", "test": "test"}
-
-
-class PrepareError(ValueError):
-    """Input that cannot be prepared as given (a malformed labels file, a bad label); one line."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,14 +162,17 @@ def prepare_items(
     splits = {}
     for split, split_shards in plan.items():
         done = [outcomes[s.name] for s in split_shards]
+        names = [s.name for s in split_shards]
         splits[split] = {
-            "shards": [s.name for s in split_shards],
+            "shards": names,
+            "shard_sizes": shards.shard_sizes(out, names, [o["records"] for o in done]),
             "clips": sum(o["records"] for o in done),
             "seconds": sum(o["samples"] for o in done) / sample_rate,
         }
         rejected += [r for o in done for r in o["rejected"]]
     rejected.sort(key=lambda r: (r["path"], r["reason"]))
-    _write_lines_atomic(out / REJECTED, rejected)
+    with shards.writing(out / REJECTED):
+        _write_lines_atomic(out / REJECTED, rejected)
     manifest = {
         "schema_version": records.SCHEMA_VERSION,
         "name": name,
@@ -175,7 +184,8 @@ def prepare_items(
         "fingerprint": fingerprint,
         "prepare_seconds": round(time.time() - start, 2),
     }
-    records.write_json_atomic(out / records.MANIFEST, manifest)
+    with shards.writing(out / records.MANIFEST):
+        records.write_json_atomic(out / records.MANIFEST, manifest)
     # Housekeeping only: the manifest already marks the dataset complete.
     shutil.rmtree(state, ignore_errors=True)
     for split_shards in plan.values():
@@ -256,8 +266,9 @@ def _claim(state: Path, fingerprint: str, out: Path) -> None:
     elif any(out.glob("*.array_record")):
         # Not ours (the plan is written before any shard): never mix two datasets' shards.
         raise FileExistsError(f"{out} holds shards but no manifest: delete it or choose another --out")
-    state.mkdir(parents=True, exist_ok=True)
-    records.write_json_atomic(plan_path, {"fingerprint": fingerprint})
+    with shards.writing(plan_path):
+        state.mkdir(parents=True, exist_ok=True)
+        records.write_json_atomic(plan_path, {"fingerprint": fingerprint})
 
 
 def assign_split(clip_id: str, seed: int, fractions: Sequence[float]) -> str:
@@ -320,7 +331,8 @@ def _in_order(jobs: Iterator[tuple], workers: int) -> Iterator[tuple]:
     # spawn, not fork: forking a process whose threads (JAX's, say) may hold locks can
     # deadlock. Spawned workers re-import the caller's main module, which must therefore
     # be importable and guard its work with `if __name__ == "__main__":`.
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, context, initializer=_die_with, initargs=(os.getpid(),)) as pool:
         pending: collections.deque = collections.deque()
         try:
             for job in jobs:
@@ -331,6 +343,28 @@ def _in_order(jobs: Iterator[tuple], workers: int) -> Iterator[tuple]:
                 yield pending.popleft().result()
         finally:
             pool.shutdown(cancel_futures=True)
+
+
+def _die_with(parent: int) -> None:
+    """Pool initializer: end this worker when `parent` ends, however it ends.
+
+    A parent killed by SIGKILL runs no cleanup, and its workers would wait forever on
+    the pool's pipes (they hold both ends). On Linux the kernel delivers SIGKILL when
+    the parent dies (PR_SET_PDEATHSIG); elsewhere a thread polls the parent's pid.
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
+            if os.getppid() != parent:  # the parent died before the request took effect
+                os._exit(1)
+            return
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _write_shard(
@@ -370,8 +404,12 @@ def _rejection(path: str, reason: str, detail: str) -> dict:
 
 def _write_lines_atomic(path: Path, rows: list[dict]) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text("".join(json.dumps(row) + "\n" for row in rows))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 # --- a folder of audio, a labels file, a captions file ---------------------------------

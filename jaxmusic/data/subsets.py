@@ -42,8 +42,10 @@ def split_index(data_dir: str | Path, split: str) -> list[dict[str, Any]]:
             return index
     source = open_split(str(data_dir), split)
     index = []
+    chunked = isinstance(source, records.SplitReader) and source.chunked
     for i in range(len(source)):
-        header, _ = records.decode_header(source[i])
+        # A chunked split reads headers alone, not every track's audio.
+        header = source.header(i) if chunked else records.decode_header(source[i])[0]
         index.append(
             {
                 "id": header["id"],

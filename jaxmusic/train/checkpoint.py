@@ -279,10 +279,11 @@ def _data_position(step_dir: Path, step: int) -> dict[str, Any] | None:
     """The data iterator's state for this process when the step was saved by a different
     number of processes; None when the counts match (Grain restores its own files).
 
-    Each process's iterator counts the examples it has taken, `steps x global batch /
-    processes`, and the global batch does not depend on the process count
-    (data/pipeline.py), so the position converts exactly. Iterators with worker
-    processes keep per-worker state that does not convert: such a run is refused.
+    Each process's iterator counts the batches it has taken, one per step whatever the
+    number of processes, and the global batch does not depend on the process count
+    (data/pipeline.py), so any process's saved position is every process's position
+    now. Iterators with worker processes keep per-worker state that does not carry
+    over: such a run is refused.
     """
     names = sorted(p.name for p in (step_dir / "data").glob("process_*-of-*.json"))
     if not names:
@@ -298,10 +299,7 @@ def _data_position(step_dir: Path, step: int) -> dict[str, Any] | None:
             f"step {step} was saved by {saved_count} processes whose data iterators had worker processes: "
             f"resume it with {saved_count} processes (or train in a new --workdir)"
         )
-    taken = state["next_index"] * saved_count
-    if taken % jax.process_count():
-        raise ResumeError(f"step {step}'s data position does not divide over {jax.process_count()} processes")
-    return {"next_index": taken // jax.process_count()}
+    return state
 
 
 def changed_keys(saved: dict, current: dict) -> list[str]:
