@@ -26,8 +26,8 @@ def losses(workdir):
 
 
 def test_simclr_on_the_protocol_gives_the_losses_it_gave_before(tmp_path):
-    """The per-step losses the spine's SimCLR (before the objective protocol, commit in
-    the file) gave on the quickstart config, 4 devices. Bit for bit on one CPU; XLA's
+    """The per-step losses SimCLR gave on the quickstart config, 4 devices, before the
+    latest change to the model or step (provenance in the file). Bit for bit on one CPU; XLA's
     CPU code generation differs between processor models, which moves later steps by
     ~1e-3 (the pre-protocol commit itself gives the same figures as this code on such a
     machine: checked 2026-12-02), so step 1 must agree to 1e-6 and later ones to 1e-2."""
