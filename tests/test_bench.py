@@ -81,6 +81,7 @@ def bench_data(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow  # a whole bench twice: run by .ci/run with -m slow
 def test_bench_writes_every_file_and_skips_finished_jobs(tmp_path, bench_data) -> None:
     write_external(bench_data, tmp_path / "ext")
     write_external(bench_data, tmp_path / "broken", broken=True)
