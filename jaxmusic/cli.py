@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from pathlib import Path
 
@@ -323,6 +324,12 @@ def main() -> None:
         FileExistsError,
     ) as e:
         print(f"jaxmusic: error: {e}", file=sys.stderr)
+        if isinstance(e, CheckpointWriteError):
+            # A failed save leaves Orbax's background threads mid-write; skip the
+            # interpreter's shutdown, where they would print tracebacks after the line above.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(2)
         sys.exit(2)
     except KeyboardInterrupt:
         print("jaxmusic: interrupted; completed checkpoints and shards are kept", file=sys.stderr)

@@ -59,7 +59,7 @@ def test_resume_with_a_different_config_is_refused(tiny_data, tmp_path):
     train_and_evaluate(c, tmp_path)
     c.total_steps = 4  # allowed to change
     assert train_and_evaluate(c, tmp_path)["step"] == 4
-    c.objective.simclr.temperature = 0.5
+    c.objective.simclr.temperature = 0.2
     with pytest.raises(ResumeError, match="objective.simclr.temperature"):
         train_and_evaluate(c, tmp_path)
 
