@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import os
 import sys
+import traceback
 from pathlib import Path
 
 from jaxmusic.config import ConfigError
@@ -181,6 +182,14 @@ def _library_log(workdir: Path) -> None:
     logger = logging.getLogger("absl")
     logger.addHandler(handler)
     logger.propagate = False
+
+    def unraisable(info: sys.UnraisableHookArgs) -> None:
+        # Exceptions Python can only ignore (e.g. Orbax's asyncio callbacks after a failed
+        # save, at shutdown) go to the same file, not onto the terminal after our one line.
+        text = "".join(traceback.format_exception(info.exc_type, info.exc_value, info.exc_traceback))
+        logger.error("exception ignored in %r: %s", info.object, text)
+
+    sys.unraisablehook = unraisable
 
 
 def _prepare(args: argparse.Namespace) -> int:
