@@ -19,6 +19,7 @@ setup(
         "orbax-checkpoint>=0.12.8,<0.13",
         "grain>=0.2.18,<0.3",
         "array-record>=0.8.6,<0.9",
+        "etils[epath]>=1.5",  # jaxmusic/paths.py: one path API for local disks and object stores
         "ml-collections>=1.1,<2",
         "librosa>=0.11,<0.12",
         "soundfile>=0.13,<0.15",

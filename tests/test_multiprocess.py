@@ -19,28 +19,9 @@ def test_two_processes_train_like_one(tiny_data, tmp_path):
     c.mesh_shape = (4,)
     c.checkpoint_every_steps = 3
     train_and_evaluate(c, tmp_path / "single")
-    port = portpicker.pick_unused_port()
-    procs = [
-        start_cli(
-            "train",
-            "--config",
-            "configs/quickstart.py",
-            "--workdir",
-            str(tmp_path / "multi"),
-            *TINY_CLI,
-            f"--config.data.dir={tiny_data}",
-            "--config.total_steps=5",
-            "--config.log_every_steps=1",
-            "--config.checkpoint_every_steps=3",
-            "--coordinator",
-            f"127.0.0.1:{port}",
-            "--num-processes",
-            "2",
-            "--process-id",
-            str(i),
-        )
-        for i in range(2)
-    ]
+    procs = _two_processes(
+        tmp_path / "multi", tiny_data, "--config.total_steps=5", "--config.checkpoint_every_steps=3"
+    )
     for p in procs:
         _, err = p.communicate(timeout=300)
         assert p.returncode == 0, err[-3000:]
