@@ -28,6 +28,7 @@ setup(
         "scikit-learn>=1.5,<2",
         "tensorboardX>=2.6,<3",
         "tqdm>=4.66,<5",
+        "tokenizers>=0.21,<0.24",  # the caption tokenizer (byte-level BPE) of the audio-text objectives
         "matplotlib>=3.8,<4",  # the bench report's plots
         "tensorflow-datasets>=4.9.10,<5",
         "importlib-resources>=6",  # needed by tfds builders, not declared by tfds

@@ -305,3 +305,36 @@ def supervised_tagging(
     elif arg:
         raise ValueError(f"unknown config argument '{arg}' (known: runlocal)")
     return c
+
+
+def spectrogram_transformer_recipe(c: ml_collections.ConfigDict, n_mels: int, crop_samples: int) -> None:
+    """What the spectrogram-transformer configs share: AST's log-mel (16 kHz, 25-ms window,
+    10-ms hop: 100 frames per second) with `n_mels` bins, AdamW with warm-up and cosine
+    decay, no waveform augmentation."""
+    c.model.name = "spectrogram_transformer"
+    c.model.logmel.update(sample_rate=16000, n_fft=400, hop_length=160, n_mels=n_mels, f_max=8000.0)
+    c.synth.sample_rate = 16000
+    c.data.crop_samples = crop_samples
+    c.data.worker_count = 8
+    c.augment.polarity_p = c.augment.noise_p = c.augment.gain_p = c.augment.filter_p = 0.0
+    c.optimizer.update(name="adamw", weight_decay=0.05, warmup_steps=1000, schedule="cosine")
+    c.total_steps = 100_000
+    c.log_every_steps = 100
+    c.checkpoint_every_steps = 5000
+    c.eval.every_steps = 5000
+
+
+def runlocal_transformer(c: ml_collections.ConfigDict) -> None:
+    """`runlocal` for a spectrogram transformer: `runlocal_logmel`'s data, 8x8 patches of a
+    2-layer, 64-wide transformer (and a 1-layer decoder for the masked autoencoder)."""
+    runlocal_logmel(c)
+    c.total_steps = 60
+    c.checkpoint_every_steps = 60
+    c.model.spectrogram_transformer.update(
+        patch_freq=8, patch_time=8, stride_freq=8, stride_time=8, width=64, depth=2, heads=4, mlp_dim=128,
+        dropout=0.0,
+    )  # fmt: skip
+    c.objective.mae.update(
+        decoder_width=32, decoder_depth=1, decoder_heads=2, decoder_mlp_dim=64, max_patches=64
+    )
+    c.optimizer.update(learning_rate=1e-3, weight_decay=1e-4, warmup_steps=5)

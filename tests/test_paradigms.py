@@ -3,6 +3,7 @@ something a random-init encoder does not. Slow (minutes): run by .ci/run with -m
 
 import numpy as np
 import pytest
+from conftest import start_cli
 
 from jaxmusic import config as config_lib
 from jaxmusic.data.prepare import prepare_synth
@@ -27,6 +28,12 @@ RUNLOCAL = [
     "configs/limited_data_cnn.py:vggish,contrastive,runlocal",
     "configs/limited_data_cnn.py:musicnn,supervised,runlocal",
     "configs/limited_data_cnn.py:musicnn,contrastive,runlocal",
+    # limited_data_transformer.py's runlocal variants are these two's (runlocal_transformer),
+    # checked to load and suit their encoder in tests/test_transformer_configs.py.
+    "configs/ast_supervised.py:runlocal",
+    "configs/mae_transformer.py:runlocal",
+    "configs/mulap.py:runlocal",
+    "configs/muscall.py:runlocal",
 ]
 
 
@@ -76,3 +83,32 @@ def test_each_objective_beats_random_init_on_a_synthetic_task(spec, steps, synth
     gains = {t: trained[t] - random[t] for t in trained}
     print(spec, {t: (round(random[t], 3), round(trained[t], 3)) for t in trained})
     assert max(gains.values()) > 0.02, gains
+
+
+def test_mulap_backbone_beats_random_init_on_two_synthetic_tasks(synth_data, tmp_path):
+    # The proxy tasks need a few hundred steps to start (configs/mulap.py:runlocal trains 300).
+    c = load("configs/mulap.py:runlocal", synth_data, 300)
+    train_and_evaluate(c, tmp_path / "train")
+    trained = probe_scores(c, tmp_path / "train", tmp_path / "trained")
+    random = probe_scores(c, None, tmp_path / "random")
+    gains = {t: trained[t] - random[t] for t in trained}
+    print("mulap", {t: (round(random[t], 3), round(trained[t], 3)) for t in trained})
+    assert sum(g > 0.02 for g in gains.values()) >= 2, gains
+
+
+def test_masked_transformer_loss_falls_and_its_encoder_embeds(synth_data, tmp_path):
+    spec = "configs/mae_transformer.py:runlocal"
+    c = load(spec, synth_data, 60)
+    train_and_evaluate(c, tmp_path / "w")
+    losses = [row["loss"] for _, row in sorted(read_metrics(tmp_path / "w").items())]
+    print("mae reconstruction loss", [round(x, 3) for x in losses])
+    assert losses[-1] < 0.9 * losses[0], losses
+    proc = start_cli(
+        "embed", "--config", spec, f"--config.data.dir={synth_data}", "--workdir", str(tmp_path / "w"),
+        "--out", str(tmp_path / "emb"),
+    )  # fmt: skip
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-3000:]
+    test = np.load(tmp_path / "emb" / "test.npz")
+    width = c.model.spectrogram_transformer.width
+    assert test["clip_embeddings"].shape[1] == width and np.isfinite(test["clip_embeddings"]).all()

@@ -1,8 +1,15 @@
+import sys
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 from jaxmusic.data import records
-from jaxmusic.data.pipeline import Inputs, train_dataset
+from jaxmusic.data.pipeline import Inputs, TextInputs, element_spec, eval_dataset, train_dataset
 from jaxmusic.data.sources import open_split
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from corpus import legacy_copy
 
 
 def _dataset(data_dir, **kw):
@@ -86,20 +93,108 @@ def test_labels_of_the_named_tasks_ride_in_the_batch(tiny_data):
     assert set(np.unique(batch["labels"]["tags"])) <= {0.0, 1.0}
     assert batch["labels"]["tempo"].dtype == np.float32
     # Each label is its clip's: find the clip by its audio and compare with the record.
-    source = open_split(tiny_data, "train")
-    recs = [records.decode(source[i]) for i in range(len(source))]
+    recs = _records(tiny_data)
     for row in range(4):
-        view = batch["audio"][row, 0]
-        (rec,) = [
-            r
-            for r in recs
-            if any(
-                np.array_equal(view, r["audio"][s : s + 729]) for s in np.flatnonzero(r["audio"] == view[0])
-            )
-        ]
+        rec = _record_of(batch["audio"][row, 0], recs)
         assert batch["labels"]["style"][row] == rec["labels"]["style"]
         assert np.flatnonzero(batch["labels"]["tags"][row]).tolist() == sorted(rec["labels"]["tags"])
         assert batch["labels"]["tempo"][row] == np.float32(rec["labels"]["tempo"])
+
+
+def _records(data_dir):
+    source = open_split(data_dir, "train")
+    return [records.decode(source[i]) for i in range(len(source))]
+
+
+def _record_of(view, recs):
+    """The one record of which `view` is a window."""
+    (rec,) = [
+        r
+        for r in recs
+        if any(
+            np.array_equal(view, r["audio"][s : s + len(view)]) for s in np.flatnonzero(r["audio"] == view[0])
+        )
+    ]
+    return rec
+
+
+@pytest.fixture(scope="module")
+def text(tiny_data):
+    from jaxmusic.data.tokenizer import split_captions, train_tokenizer
+
+    return TextInputs(train_tokenizer(split_captions(tiny_data, "train"), 320), max_tokens=40)
+
+
+def test_caption_tokens_ride_in_the_batch_and_decode_to_the_clips_caption(tiny_data, text):
+    recs = _records(tiny_data)
+    it = iter(_dataset(tiny_data, inputs=Inputs(num_views=1, text=text)))
+    cut = 0
+    for _ in range(7):  # one epoch of 28 clips
+        batch = next(it)
+        ids, mask = batch["text"]["ids"], batch["text"]["mask"]
+        assert ids.shape == mask.shape == (4, 40) and ids.dtype == np.int32 and mask.dtype == bool
+        for row in range(4):
+            caption = _record_of(batch["audio"][row, 0], recs)["caption"]
+            decoded = text.tokenizer.decode(ids[row][mask[row]])
+            if mask[row, -1]:  # filled to max_tokens: maybe cut, so a prefix
+                cut += decoded != caption
+                assert caption.startswith(decoded)
+            else:
+                assert decoded == caption
+    assert 0 < cut < 28  # both kinds were seen
+
+
+def test_whole_record_layout_gives_the_same_caption_tokens(tiny_data, text, tmp_path):
+    old = legacy_copy(tiny_data, tmp_path / "old")  # schema 1: MakeBatch decodes each whole record
+    inputs = Inputs(num_views=1, text=text)
+    a, b = (next(iter(_dataset(d, inputs=inputs))) for d in (old, tiny_data))
+    np.testing.assert_array_equal(a["text"]["ids"], b["text"]["ids"])
+    np.testing.assert_array_equal(a["audio"], b["audio"])
+
+
+def test_element_spec_matches_the_text_batch(tiny_data, text):
+    import jax
+
+    from jaxmusic.data.sources import read_manifest
+
+    inputs = Inputs(num_views=1, tasks=("style",), text=text)
+    spec = element_spec(inputs, 729, read_manifest(tiny_data))
+    for ds in (
+        _dataset(tiny_data, inputs=inputs),
+        eval_dataset(tiny_data, "valid", batch_size=2, crop_samples=729, inputs=inputs, seed=0),
+    ):
+        batch = next(iter(ds))
+        assert jax.tree.structure(batch) == jax.tree.structure(spec)
+        for got, want in zip(jax.tree.leaves(batch), jax.tree.leaves(spec), strict=True):
+            assert got.shape[1:] == want.shape and got.dtype == want.dtype
+
+
+def test_caption_tokens_through_a_spawned_worker(tiny_data, text):
+    inputs = Inputs(num_views=1, text=text)
+    local = iter(_dataset(tiny_data, inputs=inputs))
+    want = [next(local) for _ in range(2)]
+    it = iter(_dataset(tiny_data, inputs=inputs, worker_count=1))
+    try:
+        for expected in want:
+            got = next(it)
+            for key in ("ids", "mask"):
+                np.testing.assert_array_equal(got["text"][key], expected["text"][key])
+            np.testing.assert_array_equal(got["audio"], expected["audio"])
+    finally:
+        it.close()
+
+
+def test_a_clip_without_a_caption_is_refused(tiny_data, text, tmp_path):
+    from test_tokenizer import recaptioned
+
+    data = recaptioned(tiny_data, tmp_path / "data", lambda i, c: None if i == 1 else c)
+    inputs = Inputs(num_views=1, text=text)
+    ds = eval_dataset(str(data), "train", batch_size=4, crop_samples=729, inputs=inputs, seed=0)
+    with pytest.raises(ValueError) as e:
+        next(iter(ds))
+    assert str(e.value) == "clip synth-0-000001 has no caption: train on a split where every clip has one"
+    # Audio alone still reads it.
+    next(iter(eval_dataset(str(data), "train", batch_size=4, crop_samples=729, inputs=Inputs(), seed=0)))
 
 
 def test_gap_crops_are_two_windows_of_one_clip_within_the_gap():

@@ -2,12 +2,12 @@
 
 Training: clip indices -> seeded shuffle, a new order each epoch, endless -> element
 (random crops into views as the objective's `Inputs` ask, read from the shards chunk by
-chunk, plus its tasks' labels) -> this process's block of each global batch -> batch ->
-(multiprocess prefetch). Every process shuffles with the same seed and reads only its
-block, so the processes together read each example of an epoch exactly once, and the
-global batch, order and crops included, is the same whatever the number of processes.
-Views stay int16 until they reach the device (half the bytes of float32 over the
-host-to-device link).
+chunk, plus its tasks' labels and its caption's tokens) -> this process's block of each
+global batch -> batch -> (multiprocess prefetch). Every process shuffles with the same
+seed and reads only its block, so the processes together read each example of an epoch
+exactly once, and the global batch, order and crops included, is the same whatever the
+number of processes. Views stay int16 until they reach the device (half the bytes of
+float32 over the host-to-device link).
 
 This module must stay free of side effects at import: Grain's workers start with
 "spawn" and import it afresh.
@@ -19,13 +19,16 @@ import dataclasses
 import sys
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grain
 import numpy as np
 
 from jaxmusic.data import records
 from jaxmusic.data.sources import open_split
+
+if TYPE_CHECKING:  # audio-only pipelines never import the tokenizer library
+    from jaxmusic.data.tokenizer import CaptionTokenizer
 
 
 def cut(audio: np.ndarray, starts: Sequence[int], out: np.ndarray) -> np.ndarray:
@@ -90,12 +93,22 @@ class GapCrops:
 
 
 @dataclasses.dataclass(frozen=True)
+class TextInputs:
+    """Each clip's caption as `max_tokens` token ids ([CLS] and [SEP] included)."""
+
+    tokenizer: CaptionTokenizer
+    max_tokens: int
+
+
+@dataclasses.dataclass(frozen=True)
 class Inputs:
-    """What an objective asks the pipeline for: how to crop, and which tasks' labels.
+    """What an objective asks the pipeline for: how to crop, which tasks' labels, and
+    whether to tokenize captions.
 
     `crop` is "independent" (`num_views` random windows) or "gap" (two windows of
     one track, `min_gap`..`max_gap` samples apart). `tasks` name manifest tasks
-    whose labels ride in the batch under `labels`.
+    whose labels ride in the batch under `labels`; `text` puts each clip's caption,
+    tokenized, under `text` ({"ids", "mask"}).
     """
 
     crop: str = "independent"
@@ -103,6 +116,7 @@ class Inputs:
     min_gap: int = 0
     max_gap: int = 0
     tasks: tuple[str, ...] = ()
+    text: TextInputs | None = None
 
     def cropper(self, crop_samples: int) -> IndependentCrops | GapCrops:
         """The crop transform for windows of `crop_samples`."""
@@ -145,11 +159,13 @@ def crop_rng(seed: int, position: int) -> np.random.Generator:
 @dataclasses.dataclass(frozen=True)
 class MakeBatch:
     """(stream positions, clip indices) -> {"audio": int16 [batch, views, crop],
-    "labels": {task: [batch, ...]}}, filled in place.
+    "labels": {task: [batch, ...]}, "text": {"ids": int32 [batch, L], "mask": bool
+    [batch, L]}}, labels and text only when asked for.
 
     On a chunked split (schema 2) only the chunks under the crops are read, and a
-    header only when labels are asked for; otherwise each whole record is read once.
-    Both give the same batch for the same clips and seed.
+    header only when labels or text are asked for; otherwise each whole record is read
+    once. Both give the same batch for the same clips and seed. Captions are tokenized
+    here, in the data workers, a batch at a time.
     """
 
     source: Sequence[bytes]
@@ -157,6 +173,7 @@ class MakeBatch:
     views: int
     tasks: tuple[tuple[str, dict[str, Any]], ...]  # (name, manifest task) pairs
     seed: int
+    text: TextInputs | None = None
 
     def __call__(self, rows: tuple[np.ndarray, np.ndarray]) -> dict[str, Any]:
         positions, clips = rows
@@ -164,17 +181,19 @@ class MakeBatch:
         chunked = isinstance(source, records.SplitReader) and source.chunked
         audio = np.zeros((len(clips), self.views, length), np.int16)
         labels: dict[str, list[np.ndarray]] = {name: [] for name, _ in self.tasks}
+        captions: list[str] = []
+        headers = bool(self.tasks) or self.text is not None
         for row, (position, clip) in enumerate(zip(positions.tolist(), clips.tolist(), strict=True)):
             rng = crop_rng(self.seed, position)
             header = None
             if chunked:
                 starts = self.crop.starts(source.num_samples(clip), rng)
                 source.windows(clip, starts, length, out=audio[row])
-                if self.tasks:
+                if headers:
                     header = source.header(clip)
             else:
                 record = source[clip]
-                if self.tasks:
+                if headers:
                     header = records.decode(record)
                     whole = header["audio"]
                 else:  # audio only: skip parsing the header
@@ -187,9 +206,19 @@ class MakeBatch:
                         f"clip {header['id']} has no '{name}' label: train on a split where every clip has one"
                     )
                 labels[name].append(encode_label(task, value))
-        if not self.tasks:
-            return {"audio": audio}
-        return {"audio": audio, "labels": {name: np.stack(values) for name, values in labels.items()}}
+            if self.text is not None:
+                if not header.get("caption"):
+                    raise ValueError(
+                        f"clip {header['id']} has no caption: train on a split where every clip has one"
+                    )
+                captions.append(header["caption"])
+        batch: dict[str, Any] = {"audio": audio}
+        if self.tasks:
+            batch["labels"] = {name: np.stack(values) for name, values in labels.items()}
+        if self.text is not None:
+            ids, mask = self.text.tokenizer.encode(captions, self.text.max_tokens)
+            batch["text"] = {"ids": ids, "mask": mask}
+        return batch
 
 
 def element_spec(inputs: Inputs, crop_samples: int, manifest: dict[str, Any]) -> dict[str, Any]:
@@ -199,6 +228,12 @@ def element_spec(inputs: Inputs, crop_samples: int, manifest: dict[str, Any]) ->
     spec: dict[str, Any] = {"audio": jax.ShapeDtypeStruct((inputs.views(), crop_samples), np.int16)}
     if inputs.tasks:
         spec["labels"] = {t: jax.ShapeDtypeStruct(*label_spec(manifest["tasks"][t])) for t in inputs.tasks}
+    if inputs.text is not None:
+        length = (inputs.text.max_tokens,)
+        spec["text"] = {
+            "ids": jax.ShapeDtypeStruct(length, np.int32),
+            "mask": jax.ShapeDtypeStruct(length, np.bool_),
+        }
     return spec
 
 
@@ -303,12 +338,13 @@ def train_dataset(
     `batch_size` is this process's share of the global batch; `indices` restricts
     training to those records of the split (a limited-data budget, see subsets.py).
     Batches are dicts with `audio` int16 [batch, views, crop_samples] and, when
-    `inputs` names tasks, `labels` {task: [batch, ...]}.
+    `inputs` names tasks, `labels` {task: [batch, ...]}; when it asks for text, `text`
+    {"ids": int32 [batch, max_tokens], "mask": bool [batch, max_tokens]}.
     """
     if crop_samples <= 0:
         raise ValueError(f"crop_samples must be positive, got {crop_samples}")
     source = open_split(data_dir, split)
-    make = MakeBatch(source, inputs.cropper(crop_samples), inputs.views(), _tasks(data_dir, inputs), seed)
+    make = _make_batch(source, data_dir, inputs, crop_samples, seed)
     clips = range(len(source)) if indices is None else list(indices)
     if not len(clips):
         raise ValueError("a training subset must hold at least one clip")
@@ -326,13 +362,16 @@ def train_dataset(
     return it
 
 
-def _tasks(data_dir: str, inputs: Inputs) -> tuple[tuple[str, dict[str, Any]], ...]:
-    if not inputs.tasks:
-        return ()
-    from jaxmusic.data.sources import read_manifest
+def _make_batch(
+    source: Sequence[bytes], data_dir: str, inputs: Inputs, crop_samples: int, seed: int
+) -> MakeBatch:
+    tasks: tuple[tuple[str, dict[str, Any]], ...] = ()
+    if inputs.tasks:
+        from jaxmusic.data.sources import read_manifest
 
-    known = read_manifest(data_dir)["tasks"]
-    return tuple((t, known[t]) for t in inputs.tasks)
+        known = read_manifest(data_dir)["tasks"]
+        tasks = tuple((t, known[t]) for t in inputs.tasks)
+    return MakeBatch(source, inputs.cropper(crop_samples), inputs.views(), tasks, seed, inputs.text)
 
 
 def eval_dataset(
@@ -352,6 +391,6 @@ def eval_dataset(
     if crop_samples <= 0:
         raise ValueError(f"crop_samples must be positive, got {crop_samples}")
     source = open_split(data_dir, split)
-    make = MakeBatch(source, inputs.cropper(crop_samples), inputs.views(), _tasks(data_dir, inputs), seed)
+    make = _make_batch(source, data_dir, inputs, crop_samples, seed)
     ds = ProcessBlocks(ClipOrder(range(len(source)), None), batch_size, process_index, process_count)
     return ds.batch(batch_size, drop_remainder=True).map(make).to_iter_dataset()

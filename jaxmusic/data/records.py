@@ -155,9 +155,14 @@ def decode_index(raw: bytes) -> tuple[int, np.ndarray, np.ndarray]:
 
 def write_json_atomic(path: Path, obj: Any) -> None:
     """Write JSON so that readers see the old file or the whole new one, never a part."""
+    write_bytes_atomic(path, (json.dumps(obj, indent=2) + "\n").encode())
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write a file so that readers see the old file or the whole new one, never a part."""
     tmp = path.with_name(path.name + ".tmp")
     try:
-        tmp.write_text(json.dumps(obj, indent=2) + "\n")
+        tmp.write_bytes(data)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)  # a failed write (a full disk, say) leaves nothing behind

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import ml_collections
 
 from jaxmusic.config import ConfigError
-from jaxmusic.models import fcn, frontend, musicnn, samplecnn, shortchunk
+from jaxmusic.models import fcn, frontend, musicnn, samplecnn, shortchunk, spectrogram_transformer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +40,7 @@ ENCODERS: dict[str, EncoderDef] = {
     "musicnn": _def(musicnn),
     "shortchunk_cnn": _def(shortchunk.CNN),
     "shortchunk_resnet": _def(shortchunk.RESNET),
+    "spectrogram_transformer": _def(spectrogram_transformer),
 }
 
 COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}

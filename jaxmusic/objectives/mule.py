@@ -8,6 +8,7 @@ paper trains on log-mel. The gap between the windows' starts is drawn uniformly 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import ml_collections
@@ -27,8 +28,11 @@ def default_config() -> ml_collections.ConfigDict:
     return c
 
 
-def build(config: ml_collections.ConfigDict, manifest: dict[str, Any]) -> ContrastiveObjective:
+def build(
+    config: ml_collections.ConfigDict, manifest: dict[str, Any], workdir: Path | None = None
+) -> ContrastiveObjective:
     """MULE around the config's encoder; gaps in seconds become samples at the data's rate."""
+    del workdir  # no assets
     c = config.objective.mule
     if not 0 <= c.min_gap_s <= c.max_gap_s:
         raise ConfigError(

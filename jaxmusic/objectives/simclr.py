@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import ml_collections
@@ -18,7 +19,9 @@ def default_config() -> ml_collections.ConfigDict:
     return c
 
 
-def build(config: ml_collections.ConfigDict, manifest: dict[str, Any]) -> ContrastiveObjective:
+def build(
+    config: ml_collections.ConfigDict, manifest: dict[str, Any], workdir: Path | None = None
+) -> ContrastiveObjective:
     """SimCLR around the config's encoder."""
-    del manifest  # self-supervised: no labels
+    del manifest, workdir  # self-supervised: no labels; no assets
     return build_contrastive(config, "simclr", Inputs(crop="independent", num_views=2))

@@ -10,6 +10,7 @@ reports the loss and the task's metric (macro ROC-AUC and PR-AUC, or accuracy).
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import flax.linen as nn
@@ -107,8 +108,11 @@ class SupervisedObjective(FlaxObjective):
         return out
 
 
-def build(config: ml_collections.ConfigDict, manifest: dict[str, Any]) -> SupervisedObjective:
+def build(
+    config: ml_collections.ConfigDict, manifest: dict[str, Any], workdir: Path | None = None
+) -> SupervisedObjective:
     """A classifier for `objective.supervised.task` of the dataset in `manifest`."""
+    del workdir  # no assets
     c = config.objective.supervised
     tasks = manifest["tasks"]
     if c.task not in tasks:

@@ -363,11 +363,25 @@ def restore_encoder(workdir: str | Path, warn: Callable[[str], None] = print) ->
     simply has no mutable collection. A damaged newest step is named in a warning and
     skipped (left where it is: evaluation never changes a workdir).
     """
+    return _restore_newest(workdir, warn, encoder_only=True)
+
+
+def restore_variables(workdir: str | Path, warn: Callable[[str], None] = print) -> tuple[dict[str, Any], int]:
+    """The whole model's variables `{"params": ..., **mutable}` (heads and text tower
+    included, no optimizer state) from the newest restorable checkpoint, on the first
+    device; and the step. What language evaluation needs; damaged steps are skipped as
+    in `restore_encoder`."""
+    return _restore_newest(workdir, warn, encoder_only=False)
+
+
+def _restore_newest(
+    workdir: str | Path, warn: Callable[[str], None], encoder_only: bool
+) -> tuple[dict[str, Any], int]:
     directory = checkpoints_dir(workdir)
     steps = _steps(directory)
     for step in steps:
         try:
-            return _restore_encoder_step(directory, step), step
+            return _restore_model_step(directory, step, encoder_only), step
         except Exception as e:
             warn(
                 f"checkpoint step {step} in {directory} is damaged ({_reason(e)}): trying the next older one"
@@ -379,15 +393,18 @@ def restore_encoder(workdir: str | Path, warn: Callable[[str], None] = print) ->
     )
 
 
-def _restore_encoder_step(directory: Path, step: int) -> dict[str, Any]:
+def _restore_model_step(directory: Path, step: int, encoder_only: bool) -> dict[str, Any]:
     if not (directory / str(step) / "commit_success.txt").is_file():
         raise DamagedCheckpoint("no commit marker: the save never finished")
     path = directory / str(step) / "state"
     device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    part = (lambda t: {ENCODER: t[ENCODER]}) if encoder_only else (lambda t: t)
     with ocp.PyTreeCheckpointer() as ckpt:
         tree = ckpt.metadata(path).item_metadata.tree
-        wanted = {"params": {ENCODER: tree["params"][ENCODER]}}
-        mutable = {col: {ENCODER: t[ENCODER]} for col, t in tree.get("mutable", {}).items() if ENCODER in t}
+        wanted = {"params": part(tree["params"])}
+        mutable = {
+            col: part(t) for col, t in tree.get("mutable", {}).items() if ENCODER in t or not encoder_only
+        }
         if mutable:
             wanted["mutable"] = mutable
         target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device), wanted)
@@ -405,8 +422,9 @@ def _restore_encoder_step(directory: Path, step: int) -> dict[str, Any]:
         with ocp.Checkpointer(ocp.JsonCheckpointHandler()) as ckpt:
             saved = ckpt.restore(integrity)
     _verify({"integrity": saved}, step, restored)
-    variables = {"params": restored["params"][ENCODER]}
-    variables.update({col: t[ENCODER] for col, t in restored.get("mutable", {}).items()})
+    unwrap = (lambda t: t[ENCODER]) if encoder_only else (lambda t: t)
+    variables = {"params": unwrap(restored["params"])}
+    variables.update({col: unwrap(t) for col, t in restored.get("mutable", {}).items()})
     return jax.device_get(variables)
 
 

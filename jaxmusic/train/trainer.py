@@ -135,8 +135,9 @@ class Checked:
     budget: dict | None  # the limited-data budget's selection; None for the full split
 
 
-def check_config(config: ml_collections.ConfigDict) -> Checked:
-    """Every check that can fail on bad input, before anything is compiled."""
+def check_config(config: ml_collections.ConfigDict, workdir: Path | None = None) -> Checked:
+    """Every check that can fail on bad input, before anything is compiled; `workdir` is
+    where a resumed run keeps its objective's assets (see objectives/registry.py)."""
     validate(config)
     for key in ("total_steps", "log_every_steps", "checkpoint_every_steps", "batch_size"):
         if config[key] < 1:
@@ -145,7 +146,9 @@ def check_config(config: ml_collections.ConfigDict) -> Checked:
         raise ConfigError("data.dir is empty: prepare a dataset first (see `jaxmusic prepare --help`)")
     manifest = read_manifest(config.data.dir)
     check_input(config.model, config.data.crop_samples, manifest["sample_rate"])
-    objective = build_objective(config, manifest)
+    objective = build_objective(
+        config, manifest, workdir if workdir is not None and workdir.exists() else None
+    )
     make_optimizer(config.optimizer, config.total_steps)  # its own checks
     k = config.optimizer.accumulation_steps
     if k > 1 and not objective.accumulable:
@@ -264,7 +267,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     """Train from scratch or resume from `workdir`; returns the final metrics and step."""
     workdir = as_path(workdir)
     # --- checks (before any compilation) ---
-    checked = check_config(config)
+    checked = check_config(config, workdir)
     objective, manifest, budget = checked.objective, checked.manifest, checked.budget
     mesh = make_mesh(tuple(config.mesh_shape))
     local_batch = check_batch(config.batch_size, mesh)
@@ -361,6 +364,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path) -
     start_step = int(state["step"])
     if jax.process_index() == 0:
         records.write_json_atomic(workdir / "config.json", config.to_dict())
+        # What the objective needs besides its parameters (a tokenizer), kept beside them.
+        for name, data in getattr(objective, "assets", dict)().items():
+            records.write_bytes_atomic(workdir / name, data)
         if budget is not None:
             records.write_json_atomic(workdir / "budget.json", budget)
     if start_step >= config.total_steps:
