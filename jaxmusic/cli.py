@@ -1,4 +1,4 @@
-"""`jaxmusic <command>`: prepare, train, convert, embed, probe, bench, quickstart.
+"""`jaxmusic <command>`: prepare, train, convert, embed, probe, language, bench, quickstart.
 
 Errors a user can fix (a bad config key, a batch that does not divide, a missing
 dataset, a diverged loss) end the command with one line on stderr and exit code 2.
@@ -48,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--seed", type=int, default=0, help="seed of the split of files given none")
     f.add_argument("--clips-per-shard", type=int, default=256, help=argparse.SUPPRESS)
     from jaxmusic.data.adapters import ADAPTERS
+    from jaxmusic.evaluate.language import DEFAULT_PROMPT
 
     for name, adapter in ADAPTERS.items():
         a = prep_sub.add_parser(
@@ -85,6 +86,21 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--tasks", nargs="*", help="tasks to probe (default: all)")
     p.add_argument("--out", required=True)
     p.add_argument("--seed", type=int, default=0, help="the probe's seed (--probe.seeds for several)")
+
+    lang = sub.add_parser(
+        "language", help="text-to-audio and audio-to-text retrieval and zero-shot tagging of an audio-text run",
+        description="Scores every captioned clip of a split against every caption (recall@1/5/10, median "
+        "rank) and every clip against one prompt per class of each class or tag task (zero-shot), with "
+        "chance levels, using the model and tokenizer saved in --workdir.",
+    )  # fmt: skip
+    lang.add_argument("--workdir", required=True, help="workdir of a run trained with a language objective")
+    lang.add_argument("--data", help="prepared dataset (default: the one the run trained on)")
+    lang.add_argument("--split", default="test")
+    lang.add_argument("--prompt", default=DEFAULT_PROMPT, help="zero-shot prompt; {tag} is each class name")
+    lang.add_argument("--tasks", nargs="*", help="tasks to tag zero-shot (default: every class and tag task)")
+    lang.add_argument("--out", help="also write the results to this JSON file")
+    lang.add_argument("--batch-size", type=int, default=32, help="clips or texts per compiled batch")
+    lang.add_argument("--bootstrap", type=int, default=1000, help="resamples per 95%% interval (0: none)")
 
     b = sub.add_parser(
         "bench", help="measure embedders on datasets under the papers' protocols (a suite file)",
@@ -248,6 +264,21 @@ def run(argv: list[str]) -> int:
         run_probes(args.embeddings, args.out, tasks=args.tasks, config=_probe_config(rest, args.seed))
         return 0
 
+    if args.command == "language":
+        _split_overrides(rest)
+        from jaxmusic.data.records import write_json_atomic
+        from jaxmusic.evaluate.language import evaluate_language, markdown
+
+        results = evaluate_language(
+            args.workdir, args.data, args.split, args.prompt, args.tasks, args.batch_size, args.bootstrap
+        )
+        print(markdown(results))
+        if args.out:
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(Path(args.out), results)
+            print(f"wrote {args.out}")
+        return 0
+
     if args.command == "bench":
         from jaxmusic.evaluate.bench import bench
 
@@ -315,6 +346,7 @@ def main() -> None:
     from jaxmusic.data.prepare_folder import PrepareError
     from jaxmusic.data.records import RecordError
     from jaxmusic.evaluate.embed import EmbeddingsError
+    from jaxmusic.evaluate.language import LanguageEvalError
     from jaxmusic.train.checkpoint import CheckpointWriteError, ResumeError
     from jaxmusic.train.trainer import TrainingDiverged
 
@@ -325,6 +357,7 @@ def main() -> None:
         ConvertError,
         RecordError,
         EmbeddingsError,
+        LanguageEvalError,
         PrepareError,
         ResumeError,
         CheckpointWriteError,

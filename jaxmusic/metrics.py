@@ -31,10 +31,12 @@ __all__ = [
     "macro_average_precision",
     "macro_roc_auc",
     "mean_std",
+    "median_rank",
     "mirex_key_score",
     "parse_key",
     "r2",
     "recall_at_k",
+    "retrieval_ranks",
     "roc_auc",
     "roc_auc_columns",
 ]
@@ -274,8 +276,8 @@ def r2(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(np.mean(score))
 
 
-def recall_at_k(similarity: np.ndarray, relevant: np.ndarray, k: int) -> float:
-    """Fraction of queries whose relevant item is among their k most similar items.
+def retrieval_ranks(similarity: np.ndarray, relevant: np.ndarray) -> np.ndarray:
+    """1-based rank of each query's relevant item among all items, int64 [Q].
 
     similarity [Q, I], relevant [Q] item indices. Ties rank the higher item index first,
     as scikit-learn's top_k_accuracy_score (which reverses a stable ascending sort).
@@ -293,12 +295,27 @@ def recall_at_k(similarity: np.ndarray, relevant: np.ndarray, k: int) -> float:
         raise ValueError(f"relevant indexes an item beyond the {similarity.shape[1]} items")
     if not np.isfinite(similarity).all():
         raise ValueError("similarity contains NaN/inf")
-    if k < 1:
-        raise ValueError(f"k must be at least 1, got {k}")
     target = similarity[np.arange(relevant.size), relevant][:, None]
     later = np.arange(similarity.shape[1]) > relevant[:, None]
     ahead = (similarity > target) | ((similarity == target) & later)
-    return float(np.mean(ahead.sum(axis=1) < k))
+    return ahead.sum(axis=1).astype(np.int64) + 1
+
+
+def recall_at_k(similarity: np.ndarray, relevant: np.ndarray, k: int) -> float:
+    """Fraction of queries whose relevant item is among their k most similar items.
+
+    similarity [Q, I], relevant [Q] item indices; ties as in `retrieval_ranks`.
+    """
+    ranks = retrieval_ranks(similarity, relevant)
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    return float(np.mean(ranks <= k))
+
+
+def median_rank(similarity: np.ndarray, relevant: np.ndarray) -> float:
+    """Median over queries of the relevant item's 1-based rank (see `retrieval_ranks`):
+    1 is perfect; random scores give (I + 1) / 2 on average."""
+    return float(np.median(retrieval_ranks(similarity, relevant)))
 
 
 # ----------------------------------------------------------------------------- musical keys

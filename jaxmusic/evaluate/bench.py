@@ -10,6 +10,12 @@ skips it and a killed bench loses at most the job in progress; a job that fails 
 reported (OUT/jobs/*.failed.json and the summary) while the others still run, and is
 retried by the next run. Finally OUT/results.json, results.csv, report.md and the
 plots are written from every job on disk (evaluate/report.py).
+
+The language protocol (evaluate/language.py) needs the whole audio-text model, not
+embeddings: for each checkpoint or train embedder trained with a language objective
+and each dataset, one `retrieval` job (text-to-audio and audio-to-text cells) and one
+zero-shot job per class or tag task, on `protocols.language.split`; the model and
+the split's clip features are computed once per embedder and dataset.
 """
 
 from __future__ import annotations
@@ -54,6 +60,8 @@ class Bench:
         suite_lib.check_protocols(suite)
         self.protocols = suite_lib.enabled(suite)
         self._encoders: dict[str, Any] = {}
+        self._language_models: dict[str, Any] = {}  # embedder -> (config, language.Scorer)
+        self._language_splits: dict[tuple[str, str], Any] = {}  # (embedder, dataset) -> SplitFeatures
         self._labels: dict[tuple[str, str], tuple[list[str], dict[str, np.ndarray]]] = {}
 
     # ------------------------------------------------------------------ checks, plan
@@ -138,12 +146,20 @@ class Bench:
         jobs = []
         for name, e in self.suite.embedders.items():
             datasets = list(e.folders) if e.kind == "external" else list(self.suite.datasets)
+            language = "language" in self.protocols and self._is_language(name, e)
             for dataset in datasets:
+                if "language" in self.protocols and suite_lib.applies(
+                    "language", suite_lib.RETRIEVAL, e.kind, language
+                ) is None:  # fmt: skip
+                    jobs.append(Job(name, dataset, suite_lib.RETRIEVAL, "language"))
                 tasks = self.suite.datasets[dataset].tasks or tuple(manifests[dataset]["tasks"])
                 for task in tasks:
                     kind = manifests[dataset]["tasks"][task]["kind"]
                     for protocol in self.protocols:
-                        if protocol != "limited_data" and suite_lib.applies(protocol, kind, e.kind) is None:
+                        if (
+                            protocol != "limited_data"
+                            and suite_lib.applies(protocol, kind, e.kind, language) is None
+                        ):
                             jobs.append(Job(name, dataset, task, protocol))
         for budget in ld.budgets:
             for task in self.suite.datasets[ld.data].tasks or tuple(manifests[ld.data]["tasks"]):
@@ -151,6 +167,14 @@ class Bench:
         if not jobs:
             raise ConfigError("the suite has no job: list embedders, datasets and at least one protocol")
         return jobs
+
+    def _is_language(self, name: str, e: ml_collections.ConfigDict) -> bool:
+        """Whether a checkpoint or train embedder's run has a language objective."""
+        from jaxmusic.evaluate.language import is_language_config
+
+        if e.kind == "checkpoint":
+            return is_language_config(embedders_lib.workdir_config(e.workdir))
+        return e.kind == "train" and is_language_config(self._encoder_config(name, e))
 
     # ------------------------------------------------------------------ embedders
 
@@ -236,8 +260,35 @@ class Bench:
 
     # ------------------------------------------------------------------ jobs
 
+    def language_job(self, job: Job) -> list[dict[str, Any]]:
+        """Retrieval or one task's zero-shot cells of a language run (evaluate/language.py)."""
+        from jaxmusic.evaluate import language
+
+        p, n_boot, seed = self.suite.protocols.language, self.suite.bootstrap, self.suite.seed
+        if job.embedder not in self._language_models:
+            e = self.suite.embedders[job.embedder]
+            workdir = e.workdir if e.kind == "checkpoint" else self._train(job.embedder, e, e.data)
+            config, objective, variables = language.load_language_model(workdir)
+            scorer = language.Scorer(objective, variables, self.suite.embed_batch_size)
+            self._language_models[job.embedder] = (config, scorer)
+        config, scorer = self._language_models[job.embedder]
+        data_dir = str(suite_lib.dataset_dir(self.suite, job.dataset, self.out))
+        key = (job.embedder, job.dataset)
+        if key not in self._language_splits:
+            language.check_sample_rate(config, data_dir, job.embedder)
+            self._language_splits[key] = language.split_features(
+                scorer, data_dir, p.split, int(config.data.crop_samples), self.progress
+            )
+        feats = self._language_splits[key]
+        if job.task == suite_lib.RETRIEVAL:
+            return language.retrieval(scorer, feats, n_boot, seed)
+        task = read_manifest(data_dir)["tasks"][job.task]
+        return [language.zero_shot(scorer, feats, job.task, task, p.prompt, n_boot, seed)]
+
     def run_job(self, job: Job) -> list[dict[str, Any]]:
         """The cells of one job."""
+        if job.protocol == "language":
+            return self.language_job(job)
         s, p, n_boot, seed = self.suite, self.suite.protocols, self.suite.bootstrap, self.suite.seed
         td = self.task_data(job)
         if job.protocol == "full":

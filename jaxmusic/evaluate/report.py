@@ -192,9 +192,9 @@ def markdown_report(results: dict[str, Any]) -> str:
                     ["embedder", *columns], [[e, *(r.get(k, "") for k in columns)] for e, r in rows.items()]
                 )
             )
-    full = [c for c in cells if c["protocol"] in ("full", "knn", "centroid") and "metrics" in c]
+    full = [c for c in cells if c["protocol"] in ("full", "knn", "centroid", "language") and "metrics" in c]
     if full:
-        lines += ["", "## Every metric (full data and training-free probes)", ""]
+        lines += ["", "## Every metric (full data, training-free probes, language)", ""]
         rows = []
         for c in full:
             spread = c.get("seeds")
@@ -205,8 +205,10 @@ def markdown_report(results: dict[str, Any]) -> str:
                 if setting
                 else c["protocol"]
             )
+            direction = c.get("variant", {}).get("direction")  # retrieval: text-to-audio or the reverse
+            task = f"{c['task']} ({direction})" if direction else c["task"]
             for metric in c["metrics"]:
-                rows.append([c["dataset"], c["task"], c["embedder"], c["protocol"], metric, figure_text(c, metric),
+                rows.append([c["dataset"], task, c["embedder"], c["protocol"], metric, figure_text(c, metric),
                              _fmt(c["chance"].get(metric)), c["n_test"], seeds if metric == c["metric"] else "", chosen])  # fmt: skip
         lines.append(markdown_table(
             ["dataset", "task", "embedder", "probe", "metric", "value [95% CI]", "chance", "test clips",

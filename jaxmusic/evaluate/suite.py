@@ -17,7 +17,8 @@ typo in the file or in a `--suite.KEY=VALUE` override is refused in one line, an
     protocols.full.enabled, protocols.label_limited.fractions, protocols.few_shot.{n_tags,
       k_shots, episodes, seed}, protocols.knn.k (0 = off), protocols.centroid.enabled,
       protocols.noise.{snr_db, gain_db, seed}, protocols.limited_data.{config, overrides,
-      data, budgets, layer}
+      data, budgets, layer}, protocols.language.{enabled, split, prompt} (retrieval and
+      zero-shot tagging of checkpoint and train embedders trained with a language objective)
     probe.{model, learning_rates, weight_decays, seeds, batch_size, max_epochs, patience,
       hidden, dropout}; bootstrap (resamples per interval); seed; embed_batch_size; workers
 """
@@ -42,12 +43,16 @@ KINDS = {
     "handcrafted": {"features": ("mfcc",), "window_seconds": 3.0},
     "external": {"folders": {}},
 }
-PROTOCOLS = ("full", "label_limited", "few_shot", "knn", "centroid", "noise", "limited_data")
+PROTOCOLS = ("full", "label_limited", "few_shot", "knn", "centroid", "noise", "limited_data", "language")
+# The language protocol's job per (embedder, dataset) that is not about one task.
+RETRIEVAL = "retrieval"
 SPLITS = ("train", "valid", "test")
 
 
 def suite_schema() -> ml_collections.ConfigDict:
     """Every key a suite may set, with defaults (all protocols but `full` off)."""
+    from jaxmusic.evaluate.language import DEFAULT_PROMPT
+
     s = ml_collections.ConfigDict()
     s.embedders = ml_collections.ConfigDict()
     s.datasets = ml_collections.ConfigDict()
@@ -60,6 +65,7 @@ def suite_schema() -> ml_collections.ConfigDict:
     # inf = clean audio; each gain is a variant of its own (with no noise).
     p.noise = {"snr_db": (), "gain_db": (), "seed": 0}
     p.limited_data = {"config": "", "overrides": (), "data": "", "budgets": (), "layer": "pooled"}
+    p.language = {"enabled": False, "split": "test", "prompt": DEFAULT_PROMPT}
     s.probe = dataclasses.asdict(ProbeConfig())
     s.bootstrap = 1000
     s.seed = 0
@@ -152,6 +158,12 @@ def check_protocols(suite: ml_collections.ConfigDict) -> None:
         raise ConfigError("protocols.knn.k must be >= 0 (0: off)")
     if suite.bootstrap < 0:
         raise ConfigError("bootstrap must be >= 0 (0: no intervals)")
+    if p.language.enabled:
+        from jaxmusic.evaluate.language import check_prompt
+
+        if p.language.split not in SPLITS:
+            raise ConfigError(f"protocols.language.split must be one of {SPLITS}, got {p.language.split!r}")
+        check_prompt(p.language.prompt)
     ld = p.limited_data
     if ld.budgets:
         if not ld.config or not ld.data:
@@ -173,16 +185,24 @@ def enabled(suite: ml_collections.ConfigDict) -> list[str]:
         "centroid": p.centroid.enabled,
         "noise": bool(p.noise.snr_db or p.noise.gain_db),
         "limited_data": bool(p.limited_data.budgets),
+        "language": p.language.enabled,
     }
     return [name for name in PROTOCOLS if on[name]]
 
 
-def applies(protocol: str, kind: str, embedder_kind: str) -> str | None:
-    """Why `protocol` cannot run for a task kind and embedder kind (None: it can)."""
+def applies(protocol: str, kind: str, embedder_kind: str, language_model: bool = False) -> str | None:
+    """Why `protocol` cannot run for a task kind (RETRIEVAL for the language protocol's
+    retrieval job) and embedder kind (None: it can); `language_model`: whether the
+    embedder's run was trained with a language objective."""
     if protocol in ("few_shot", "centroid") and kind == "regression":
         return "a regression task has no classes"
     if protocol == "noise" and embedder_kind == "external":
         return "external embeddings have no audio to perturb"
+    if protocol == "language":
+        if embedder_kind not in ("checkpoint", "train") or not language_model:
+            return "only a run trained with a language objective scores texts"
+        if kind == "regression":
+            return "a regression task has no class names to prompt with"
     return None
 
 
