@@ -24,6 +24,7 @@ from jaxmusic.data.tokenizer import TOKENIZER_FILE, CaptionTokenizer
 from jaxmusic.evaluate import language
 from jaxmusic.evaluate import suite as suite_lib
 from jaxmusic.evaluate.bench import Bench
+from jaxmusic.train.metrics_log import read_metrics
 from jaxmusic.train.trainer import train_and_evaluate
 
 # ----------------------------------------------------------------------------- ranks
@@ -311,6 +312,8 @@ def test_runlocal_muscall_retrieves_captions_well_above_chance(tmp_path) -> None
     )
     c.data.dir = str(data)
     train_and_evaluate(c, tmp_path / "run")
+    losses = [row["loss"] for _, row in sorted(read_metrics(tmp_path / "run").items())]
+    assert losses[-1] < losses[0], losses
     results = language.evaluate_language(tmp_path / "run", split="test")
     print(language.markdown(results))
     for cell in results["retrieval"].values():
