@@ -20,7 +20,7 @@ music, whose captions name style, key, tempo and instruments in varied wording, 
 few minutes on a CPU.
 """
 
-from jaxmusic.config import base_config, runlocal_logmel
+from jaxmusic.config import base_config, runlocal_language
 
 
 def get_config(arg: str | None = None):
@@ -51,18 +51,8 @@ def get_config(arg: str | None = None):
     c.checkpoint_every_steps = 5000
     c.eval.every_steps = 5000
     if "runlocal" in parts:
-        runlocal_logmel(c)
-        c.synth.clips = 600  # captions to generalise from: 420 in training
-        c.total_steps = 300  # the proxy tasks need a few hundred steps to start
-        c.checkpoint_every_steps = 300
-        c.eval.every_steps = 150
-        c.model.name = "fcn"
-        c.model.fcn.update(
-            channels=(8, 16, 32), freq_pools=(2, 2, 2), time_pools=(2, 2, 2), embedding_dim=32, dropout=0.0
-        )
+        runlocal_language(c, "muscall")
         m.embed_dim = 64
         m.projector_dims = (64, 32)
-        m.tokenizer.update(vocab_size=800, max_tokens=48)
         m.text.update(width=64, depth=2, heads=4, mlp_dim=128, dropout=0.0)
-        c.optimizer.update(learning_rate=1e-3, weight_decay=1e-4, warmup_steps=10, schedule="constant")
     return c
