@@ -9,9 +9,10 @@ from pathlib import Path
 import soundfile as sf
 from array_record.python.array_record_module import ArrayRecordWriter
 
-from jaxmusic.data import records, synth
-from jaxmusic.data.prepare import prepare_synth
+from jaxmusic.data import records
 from jaxmusic.data.sources import open_split
+from jaxmusic.prepare import synth
+from jaxmusic.prepare.synthetic import prepare_synth
 
 
 def make_corpus(root: Path, clips: int, seconds: float, rate: int) -> tuple[list[str], str]:

@@ -20,8 +20,8 @@ import librosa
 import numpy as np
 import soundfile as sf
 
-from jaxmusic.data import synth
-from jaxmusic.data.prepare_folder import prepare_folder
+from jaxmusic.prepare import synth
+from jaxmusic.prepare.folder import prepare_folder
 
 RATE_IN, RATE_OUT, SECONDS = 44100, 22050, 30.0
 

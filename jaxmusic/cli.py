@@ -47,8 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--workers", type=int, default=1, help="decoding processes")
     f.add_argument("--seed", type=int, default=0, help="seed of the split of files given none")
     f.add_argument("--clips-per-shard", type=int, default=256, help=argparse.SUPPRESS)
-    from jaxmusic.data.adapters import ADAPTERS
     from jaxmusic.evaluate.language import DEFAULT_PROMPT
+    from jaxmusic.prepare.adapters import ADAPTERS
 
     for name, adapter in ADAPTERS.items():
         a = prep_sub.add_parser(
@@ -209,8 +209,9 @@ def _library_log(workdir: Path) -> None:
 
 
 def _prepare(args: argparse.Namespace) -> int:
-    from jaxmusic.data.adapters import ADAPTERS
-    from jaxmusic.data.prepare_folder import REJECTED, prepare_folder, prepare_items
+    from jaxmusic.prepare.adapters import ADAPTERS
+    from jaxmusic.prepare.folder import prepare_folder
+    from jaxmusic.prepare.items import REJECTED, prepare_items
 
     common = {"sample_rate": args.sample_rate, "workers": args.workers, "seed": args.seed}
     missing: list[str] = []
@@ -245,7 +246,7 @@ def run(argv: list[str]) -> int:
         _split_overrides(rest)
         if args.source != "synth":
             return _prepare(args)
-        from jaxmusic.data.prepare import prepare_synth
+        from jaxmusic.prepare.synthetic import prepare_synth
 
         manifest = prepare_synth(
             args.out,
@@ -307,7 +308,7 @@ def run(argv: list[str]) -> int:
     config = config_lib.load(args.config, _split_overrides(rest))
 
     if args.command == "train":
-        from jaxmusic.data.prepare import ensure_dataset
+        from jaxmusic.prepare.synthetic import ensure_dataset
         from jaxmusic.train import distributed
         from jaxmusic.train.trainer import train_and_evaluate
 
@@ -343,10 +344,10 @@ def run(argv: list[str]) -> int:
 def main() -> None:
     """Console entry point."""
     from jaxmusic.convert.clmr import ConvertError
-    from jaxmusic.data.prepare_folder import PrepareError
     from jaxmusic.data.records import RecordError
     from jaxmusic.evaluate.embed import EmbeddingsError
     from jaxmusic.evaluate.language import LanguageEvalError
+    from jaxmusic.prepare.items import PrepareError
     from jaxmusic.train.checkpoint import CheckpointWriteError, ResumeError
     from jaxmusic.train.trainer import TrainingDiverged
 

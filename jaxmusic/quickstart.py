@@ -16,11 +16,11 @@ from pathlib import Path
 
 import ml_collections
 
-from jaxmusic.data.prepare import ensure_dataset
 from jaxmusic.data.records import write_json_atomic
 from jaxmusic.evaluate.embed import write_embeddings
 from jaxmusic.evaluate.probe import ProbeConfig
 from jaxmusic.evaluate.report import markdown_table, probe_all
+from jaxmusic.prepare.synthetic import ensure_dataset
 from jaxmusic.train.trainer import train_and_evaluate
 
 # Paradigm -> the objective that trains it; the encoder and the data are the same.

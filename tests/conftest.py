@@ -16,7 +16,7 @@ import pytest
 absl.flags.FLAGS.mark_as_parsed()
 
 from jaxmusic.config import base_config  # noqa: E402
-from jaxmusic.data.prepare import prepare_synth  # noqa: E402
+from jaxmusic.prepare.synthetic import prepare_synth  # noqa: E402
 
 TINY_RATE = 8000
 

@@ -11,11 +11,11 @@ import pytest
 from conftest import start_cli
 
 from jaxmusic.data import records
-from jaxmusic.data.adapters import ADAPTERS
-from jaxmusic.data.adapters.giantsteps_key import parse_key
-from jaxmusic.data.prepare_folder import prepare_items
 from jaxmusic.data.sources import open_split
-from jaxmusic.data.synth import KEYS
+from jaxmusic.prepare.adapters import ADAPTERS
+from jaxmusic.prepare.adapters.giantsteps_key import parse_key
+from jaxmusic.prepare.items import prepare_items
+from jaxmusic.prepare.synth import KEYS
 
 RATE = 8000
 # Fixtures leave some audio out on purpose; `run` checks that warning itself.

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from jaxmusic.data.audio_io import SUPPORTED_EXTENSIONS, AudioError, load_audio
+from jaxmusic.prepare.audio_io import SUPPORTED_EXTENSIONS, AudioError, load_audio
 
 TARGET = 22050
 TONE = 440.0

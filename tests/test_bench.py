@@ -74,7 +74,7 @@ def small_suite(tmp_path, data_dir):
 
 @pytest.fixture(scope="module")
 def bench_data(tmp_path_factory):
-    from jaxmusic.data.prepare import prepare_synth
+    from jaxmusic.prepare.synthetic import prepare_synth
 
     out = tmp_path_factory.mktemp("bench_synth")
     prepare_synth(out, clips=60, seed=1, sample_rate=8000, duration_s=1.0, progress=False)
@@ -267,7 +267,7 @@ def test_bench_command_on_a_small_synthetic_suite(tmp_path, bench_data) -> None:
 
 @pytest.mark.parametrize("name", ["clmr_linear", "paradigms", "limited_data", "few_shot"])
 def test_shipped_suites_plan_locally_and_name_their_missing_data(name, tmp_path, tmp_path_factory) -> None:
-    from jaxmusic.data.prepare import prepare_synth
+    from jaxmusic.prepare.synthetic import prepare_synth
 
     # The runlocal suites' synthetic music, prepared once for all four.
     shared = tmp_path_factory.getbasetemp() / "runlocal_synth"

@@ -11,10 +11,11 @@ import torch
 from conftest import start_cli
 
 from jaxmusic.convert import clmr
-from jaxmusic.data import records, synth
+from jaxmusic.data import records
 from jaxmusic.data.sources import open_split
 from jaxmusic.evaluate.embed import read_split
 from jaxmusic.models import samplecnn
+from jaxmusic.prepare import synth
 
 nn = torch.nn
 

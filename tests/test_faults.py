@@ -337,7 +337,7 @@ def test_embed_checks_splits_first_and_skips_an_empty_one(tiny_data, trained, tm
     data = tmp_path / "data"
     shutil.copytree(tiny_data, data)
     manifest = json.loads((data / "manifest.json").read_text())
-    from jaxmusic.data.shards import write_shard
+    from jaxmusic.prepare.shards import write_shard
 
     write_shard(data / "empty.array_record", [])
     manifest["splits"]["valid"] = {

@@ -5,9 +5,9 @@ import ml_collections
 import numpy as np
 import pytest
 
-from jaxmusic.data.synth import generate_clip
 from jaxmusic.models import frontend
 from jaxmusic.models.frontend import LogMel
+from jaxmusic.prepare.synth import generate_clip
 
 # (sample_rate, n_fft, hop, n_mels, f_min, f_max): Won et al.; McCallum et al. / MusiCNN-ish
 # (96 bins, 10 ms hop); a 22.05 kHz, 2048-point set with a non-zero f_min.

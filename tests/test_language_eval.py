@@ -18,12 +18,12 @@ from jaxmusic import cli, metrics
 from jaxmusic import config as config_lib
 from jaxmusic.config import ConfigError, base_config
 from jaxmusic.data import records
-from jaxmusic.data.prepare import prepare_synth
 from jaxmusic.data.sources import open_split
 from jaxmusic.data.tokenizer import TOKENIZER_FILE, CaptionTokenizer
 from jaxmusic.evaluate import language
 from jaxmusic.evaluate import suite as suite_lib
 from jaxmusic.evaluate.bench import Bench
+from jaxmusic.prepare.synthetic import prepare_synth
 from jaxmusic.train.metrics_log import read_metrics
 from jaxmusic.train.trainer import train_and_evaluate
 

@@ -6,7 +6,7 @@ import pytest
 from sklearn import metrics as skm
 
 from jaxmusic import metrics
-from jaxmusic.data import synth
+from jaxmusic.prepare import synth
 
 SEEDS = range(40)
 

@@ -12,8 +12,8 @@ from conftest import tiny_config
 
 from jaxmusic import config as config_lib
 from jaxmusic.config import ConfigError
-from jaxmusic.data.prepare import ensure_dataset
 from jaxmusic.objectives.supervised import bce, cross_entropy
+from jaxmusic.prepare.synthetic import ensure_dataset
 from jaxmusic.train.metrics_log import read_metrics
 from jaxmusic.train.optimizer import decay_mask, make_optimizer
 from jaxmusic.train.trainer import train_and_evaluate

@@ -6,10 +6,10 @@ import pytest
 from conftest import start_cli
 
 from jaxmusic import config as config_lib
-from jaxmusic.data.prepare import prepare_synth
 from jaxmusic.evaluate.embed import write_embeddings
 from jaxmusic.evaluate.probe import ProbeConfig
 from jaxmusic.evaluate.report import probe_all
+from jaxmusic.prepare.synthetic import prepare_synth
 from jaxmusic.train.metrics_log import read_metrics
 from jaxmusic.train.trainer import train_and_evaluate
 

@@ -3,9 +3,10 @@ import json
 
 import numpy as np
 
-from jaxmusic.data import records, synth
-from jaxmusic.data.prepare import prepare_synth
+from jaxmusic.data import records
 from jaxmusic.data.sources import open_split
+from jaxmusic.prepare import synth
+from jaxmusic.prepare.synthetic import prepare_synth
 
 
 def _digest(folder):

@@ -11,17 +11,11 @@ import pytest
 import soundfile as sf
 
 from jaxmusic.data import records
-from jaxmusic.data.audio_io import load_audio
-from jaxmusic.data.prepare_folder import (
-    REJECTED,
-    STATE_DIR,
-    Item,
-    PrepareError,
-    assign_split,
-    prepare_folder,
-    prepare_items,
-)
 from jaxmusic.data.sources import open_split
+from jaxmusic.prepare.audio_io import load_audio
+from jaxmusic.prepare.folder import prepare_folder
+from jaxmusic.prepare.items import REJECTED, STATE_DIR, Item, PrepareError, prepare_items
+from jaxmusic.prepare.splits import assign_split
 
 RATE = 16000
 

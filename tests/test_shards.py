@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 from array_record.python.array_record_module import ArrayRecordReader
 
-from jaxmusic.data import records, shards
+from jaxmusic.data import records
 from jaxmusic.data.pipeline import Inputs, train_dataset
 from jaxmusic.data.sources import open_split
+from jaxmusic.prepare import shards
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from corpus import legacy_copy

@@ -3,10 +3,10 @@ import pytest
 
 from jaxmusic.data import records
 from jaxmusic.data.pipeline import Inputs, train_dataset
-from jaxmusic.data.prepare import prepare_synth
 from jaxmusic.data.sources import open_split
 from jaxmusic.data.subsets import select, split_index
-from jaxmusic.data.synth import TAGS
+from jaxmusic.prepare.synth import TAGS
+from jaxmusic.prepare.synthetic import prepare_synth
 
 INSTRUMENTS = TAGS[:6]
 

@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from jaxmusic.data import synth
+from jaxmusic.prepare import synth
 
 SR = 8000
 DUR = 3.0

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxmusic.data import records, shards
+from jaxmusic.data import records
 from jaxmusic.data.sources import open_split
 from jaxmusic.data.tokenizer import (
     CLS,
@@ -26,6 +26,7 @@ from jaxmusic.data.tokenizer import (
     split_captions,
     train_tokenizer,
 )
+from jaxmusic.prepare import shards
 
 VOCAB = 320
 

@@ -34,7 +34,6 @@ from tqdm import tqdm
 from jaxmusic import config as config_lib
 from jaxmusic.config import ConfigError
 from jaxmusic.data import records
-from jaxmusic.data.prepare import prepare_synth
 from jaxmusic.data.sources import read_manifest
 from jaxmusic.evaluate import embedders as embedders_lib
 from jaxmusic.evaluate import protocols, report
@@ -43,6 +42,7 @@ from jaxmusic.evaluate.external import ExternalEmbeddings
 from jaxmusic.evaluate.extract import CLEAN, Perturbation, extract, load, split_labels
 from jaxmusic.evaluate.probe import Split
 from jaxmusic.evaluate.suite import SPLITS, Job
+from jaxmusic.prepare.synthetic import prepare_synth
 
 
 def _slug(text: str) -> str:

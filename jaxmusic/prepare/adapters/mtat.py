@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxmusic.data.adapters.base import (
+from jaxmusic.prepare.adapters.base import (
     AudioFinder,
     DatasetItems,
     Item,

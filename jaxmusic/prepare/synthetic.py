@@ -1,4 +1,5 @@
-"""`jaxmusic prepare`: turn audio into train/valid/test ArrayRecord shards + manifest."""
+"""`jaxmusic prepare synth`: the built-in synthetic music as a prepared dataset, and
+`ensure_dataset`, which prepares it for a config that names no dataset."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import ml_collections
 from jax.experimental import multihost_utils
 from tqdm import tqdm
 
-from jaxmusic.data import records, shards, synth
+from jaxmusic.data import records
+from jaxmusic.prepare import shards, synth
+from jaxmusic.prepare.manifest import split_entry, write_manifest
 
 SPLIT_FRACTIONS = (("train", 0.7), ("valid", 0.15), ("test", 0.15))
 CLIPS_PER_SHARD = 256
@@ -74,28 +77,17 @@ def prepare_synth(
             sizes = shards.write_split(
                 out, split, n, -(-n // CLIPS_PER_SHARD), make_record, lambda: bar.update(1)
             )
-            num_samples = round(duration_s * sample_rate)
-            splits[split] = {
-                "shards": list(sizes),
-                "shard_sizes": sizes,
-                "clips": n,
-                "seconds": n * num_samples / sample_rate,
-            }
+            clip_samples = round(duration_s * sample_rate)
+            splits[split] = split_entry(
+                out, list(sizes), [v["clips"] for v in sizes.values()], n * clip_samples, sample_rate
+            )
             offset += n
     finally:
         bar.close()  # before any error message, so that it starts a line
-    manifest = {
-        "schema_version": records.SCHEMA_VERSION,
-        "name": "synth",
-        "sample_rate": sample_rate,
-        "clip_samples": round(duration_s * sample_rate),
-        "splits": splits,
-        "tasks": synth.task_vocabularies(),
-        "source": {"kind": "synth", "params": params},
-        "prepare_seconds": round(time.time() - start, 2),
-    }
-    with shards.writing(manifest_path):
-        records.write_json_atomic(manifest_path, manifest)
+    manifest = write_manifest(
+        out, name="synth", sample_rate=sample_rate, splits=splits, tasks=synth.task_vocabularies(),
+        source={"kind": "synth", "params": params}, started=start, clip_samples=round(duration_s * sample_rate),
+    )  # fmt: skip
     return manifest
 
 

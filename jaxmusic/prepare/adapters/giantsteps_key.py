@@ -31,10 +31,9 @@ GiantSteps key is a test set only. Splits:
 from __future__ import annotations
 
 import argparse
-import hashlib
 from pathlib import Path
 
-from jaxmusic.data.adapters.base import (
+from jaxmusic.prepare.adapters.base import (
     AudioFinder,
     DatasetItems,
     Item,
@@ -45,7 +44,8 @@ from jaxmusic.data.adapters.base import (
     read_rows,
     require_file,
 )
-from jaxmusic.data.synth import KEYS
+from jaxmusic.prepare.splits import fixed_bucket
+from jaxmusic.prepare.synth import KEYS
 
 _FLATS = {
     "Db": "C#",
@@ -84,7 +84,7 @@ def artist_splits(artists_per_track: list[list[str]]) -> dict[str, str]:
     split = {}
     for artists in artists_per_track:
         for a in artists:
-            bucket = int(hashlib.sha1(a.lower().encode("utf-8")).hexdigest(), 16) % _ARTIST_BUCKETS
+            bucket = fixed_bucket(a.lower(), _ARTIST_BUCKETS)
             split[a] = "train" if bucket < _TRAIN_BUCKETS else "valid"
     for _ in range(2):
         for artists in artists_per_track:

@@ -28,7 +28,7 @@ import argparse
 import csv
 from pathlib import Path
 
-from jaxmusic.data.adapters.base import (
+from jaxmusic.prepare.adapters.base import (
     AudioFinder,
     DatasetItems,
     Item,

@@ -1,6 +1,6 @@
 """What every dataset adapter returns and shares: `DatasetItems`, the `Adapter` protocol,
 and the few helpers they have in common (finding audio files, reporting the missing ones,
-reading delimited metadata, deterministic hash splits).
+reading delimited metadata); seeded splits are `jaxmusic.prepare.splits`'.
 
 Adapters read metadata only; decoding, resampling and rejecting unusable audio is
 `prepare_items`'s job, so an adapter runs in seconds even on 300k-clip datasets.
@@ -11,15 +11,14 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
-import hashlib
 import os
 import warnings
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from jaxmusic.data.prepare_folder import Item, PrepareError
+from jaxmusic.prepare.items import Item, PrepareError
 
 __all__ = ["Adapter", "AudioFinder", "DatasetItems", "Item", "PrepareError"]
 
@@ -142,33 +141,6 @@ def read_rows(path: Path, delimiter: str = ",") -> list[dict[str, str]]:
         reader = csv.reader(f, delimiter=delimiter)
         header = [h.strip() for h in next(reader)]
         return [{k: v.strip() for k, v in zip(header, row, strict=False)} for row in reader if any(row)]
-
-
-def hash_unit(key: str, salt: str = "") -> float:
-    """A number in [0, 1) fixed by `key` (and `salt`): the same on every machine and run."""
-    digest = hashlib.sha256(f"{salt}\x00{key}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2.0**64
-
-
-def grouped_split(groups: Iterable[str], fractions: dict[str, float], seed: int) -> dict[str, str]:
-    """Assign each distinct group (a track, an artist) to one split.
-
-    Groups are ordered by a seeded hash and cut at the cumulative fractions, so the
-    split sizes (in groups) are exact and every clip of a group lands in one split:
-    captions of one song, or songs of one artist, never straddle train and test.
-    """
-    distinct = sorted(set(groups), key=lambda g: (hash_unit(g, f"split-{seed}"), g))
-    total = sum(fractions.values())
-    out: dict[str, str] = {}
-    start, acc = 0, 0.0
-    names = list(fractions)
-    for i, split in enumerate(names):
-        acc += fractions[split]
-        end = len(distinct) if i == len(names) - 1 else round(len(distinct) * acc / total)
-        for g in distinct[start:end]:
-            out[g] = split
-        start = end
-    return out
 
 
 def class_index(classes: Sequence[str]) -> dict[str, int]:

@@ -23,11 +23,10 @@ Without songs_info.csv, a seeded split made by `prepare` (not comparable with pa
 from __future__ import annotations
 
 import argparse
-import hashlib
 import warnings
 from pathlib import Path
 
-from jaxmusic.data.adapters.base import (
+from jaxmusic.prepare.adapters.base import (
     AudioFinder,
     DatasetItems,
     Item,
@@ -38,6 +37,7 @@ from jaxmusic.data.adapters.base import (
     read_rows,
     require_file,
 )
+from jaxmusic.prepare.splits import fixed_bucket
 
 SCALE = (1.0, 9.0)
 
@@ -52,7 +52,7 @@ def customary_split(info: dict[str, str]) -> str:
     """test for MediaEval 2013's evaluation set, else train/valid by hashed artist."""
     if info["Mediaeval 2013 set"].lower() == "evaluation":
         return "test"
-    bucket = int(hashlib.sha1(normalise_artist(info["Artist"]).encode("utf-8")).hexdigest(), 16) % 10
+    bucket = fixed_bucket(normalise_artist(info["Artist"]), 10)
     return "train" if bucket < 8 else "valid"
 
 

@@ -36,19 +36,19 @@ import argparse
 import ast
 from collections import Counter
 
-from jaxmusic.data.adapters.base import (
+from jaxmusic.prepare.adapters.base import (
     AudioFinder,
     DatasetItems,
     Item,
     add_root,
     class_index,
     finish,
-    grouped_split,
     path_arg,
     read_rows,
     require_file,
     seed_of,
 )
+from jaxmusic.prepare.splits import grouped_split
 
 SEEDED = {"train": 0.8, "valid": 0.1, "test": 0.1}
 MUSICCAPS_VALID = {"train": 0.9, "valid": 0.1}

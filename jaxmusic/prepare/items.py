@@ -1,10 +1,6 @@
-"""`jaxmusic prepare folder`: audio files (plus optional labels and captions) as a dataset.
-
-Two layers:
-- `prepare_items` turns any list of `Item`s (a dataset adapter's, or a folder's) into
-  train/valid/test shards, `manifest.json` and `rejected.jsonl`, in the same record
-  schema and manifest layout as `prepare_synth`.
-- `prepare_folder` walks a folder and reads a labels file and a captions file into Items.
+"""`prepare_items`: any list of `Item`s (an adapter's, a folder's, mirdata's) as a dataset:
+train/valid/test shards, `manifest.json` and `rejected.jsonl`, in the record schema of
+`jaxmusic.data.records`.
 
 Determinism and resuming: every item's split and shard are fixed before anything is
 decoded (items sorted by split then clip_id, cut into runs of `clips_per_shard`), and
@@ -13,8 +9,8 @@ Shards are written one at a time and atomically; `OUT/.prepare/SHARD.json` recor
 one's outcome (clips, samples, rejections) just before it is renamed into place, so a
 shard file on disk is finished. A re-run with the same arguments keeps those and writes
 the rest, ending with the bytes of an uninterrupted run. A file that cannot be used is
-left out of its shard (a shard may even be empty) and listed in `rejected.jsonl`;
-nothing a file holds stops the run. The manifest is written last.
+left out of its shard (a shard may even be empty) and listed in `rejected.jsonl` with
+its reason; nothing a file holds stops the run. The manifest is written last.
 
 A full disk stops the run as a kill would (finished shards kept, no partial file left),
 with one line saying to free space and re-run; decoding workers die with the process
@@ -24,7 +20,6 @@ that started them, however it ends.
 from __future__ import annotations
 
 import collections
-import csv
 import ctypes
 import dataclasses
 import hashlib
@@ -33,7 +28,6 @@ import math
 import multiprocessing
 import numbers
 import os
-import posixpath
 import shutil
 import signal
 import sys
@@ -46,15 +40,16 @@ from typing import Any, NamedTuple
 
 from tqdm import tqdm
 
-from jaxmusic.data import audio_io, records, shards
-from jaxmusic.data.shards import PrepareError
+from jaxmusic.data import records
+from jaxmusic.prepare import audio_io, shards
+from jaxmusic.prepare.manifest import split_entry, write_manifest
+from jaxmusic.prepare.shards import PrepareError
+from jaxmusic.prepare.splits import DEFAULT_FRACTIONS, SPLITS, assign_split, check_fractions
 
-SPLITS = ("train", "valid", "test")
 KINDS = ("single", "multi", "regression")
 REJECTED = "rejected.jsonl"
 STATE_DIR = ".prepare"
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
-_SPLIT_NAMES = {"train": "train", "valid": "valid", "validation": "valid", "val": "valid", "test": "test"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,7 +83,7 @@ def prepare_items(
     sample_rate: int,
     workers: int = 1,
     seed: int = 0,
-    split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
+    split_fractions: tuple[float, float, float] = DEFAULT_FRACTIONS,
     clips_per_shard: int = 256,
     min_seconds: float = 0.5,
     max_seconds: float = 3600.0,
@@ -162,30 +157,18 @@ def prepare_items(
     splits = {}
     for split, split_shards in plan.items():
         done = [outcomes[s.name] for s in split_shards]
-        names = [s.name for s in split_shards]
-        splits[split] = {
-            "shards": names,
-            "shard_sizes": shards.shard_sizes(out, names, [o["records"] for o in done]),
-            "clips": sum(o["records"] for o in done),
-            "seconds": sum(o["samples"] for o in done) / sample_rate,
-        }
+        splits[split] = split_entry(
+            out, [s.name for s in split_shards], [o["records"] for o in done],
+            sum(o["samples"] for o in done), sample_rate,
+        )  # fmt: skip
         rejected += [r for o in done for r in o["rejected"]]
     rejected.sort(key=lambda r: (r["path"], r["reason"]))
     with shards.writing(out / REJECTED):
         _write_lines_atomic(out / REJECTED, rejected)
-    manifest = {
-        "schema_version": records.SCHEMA_VERSION,
-        "name": name,
-        "sample_rate": sample_rate,
-        "splits": splits,
-        "tasks": tasks,
-        "source": source,
-        "rejected": len(rejected),
-        "fingerprint": fingerprint,
-        "prepare_seconds": round(time.time() - start, 2),
-    }
-    with shards.writing(out / records.MANIFEST):
-        records.write_json_atomic(out / records.MANIFEST, manifest)
+    manifest = write_manifest(
+        out, name=name, sample_rate=sample_rate, splits=splits, tasks=tasks, source=source,
+        started=start, rejected=len(rejected), fingerprint=fingerprint,
+    )  # fmt: skip
     # Housekeeping only: the manifest already marks the dataset complete.
     shutil.rmtree(state, ignore_errors=True)
     for split_shards in plan.values():
@@ -202,10 +185,10 @@ def _check_arguments(tasks: dict, sample_rate: int, fractions: Sequence[float], 
             raise PrepareError(f"task {task!r}: a {spec['kind']}-label task needs its list of classes")
     if sample_rate <= 0:
         raise PrepareError(f"sample rate must be positive, got {sample_rate}")
-    if len(fractions) != 3 or min(fractions) < 0 or not math.isclose(sum(fractions), 1.0):
-        raise PrepareError(
-            f"split fractions must be three non-negative numbers summing to 1, got {fractions}"
-        )
+    try:
+        check_fractions(fractions)
+    except ValueError as e:
+        raise PrepareError(str(e)) from None
     if clips_per_shard < 1:
         raise PrepareError(f"clips per shard must be at least 1, got {clips_per_shard}")
 
@@ -269,16 +252,6 @@ def _claim(state: Path, fingerprint: str, out: Path) -> None:
     with shards.writing(plan_path):
         state.mkdir(parents=True, exist_ok=True)
         records.write_json_atomic(plan_path, {"fingerprint": fingerprint})
-
-
-def assign_split(clip_id: str, seed: int, fractions: Sequence[float]) -> str:
-    """The seeded split of a clip: a hash of (seed, clip_id), so it does not depend on
-    which other files there are or in what order they were listed."""
-    digest = hashlib.sha256(f"{seed}:{clip_id}".encode()).digest()
-    u = int.from_bytes(digest[:8], "big") / 2.0**64
-    if u < fractions[0]:
-        return "train"
-    return "valid" if u < fractions[0] + fractions[1] else "test"
 
 
 def _plan(
@@ -410,265 +383,3 @@ def _write_lines_atomic(path: Path, rows: list[dict]) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-
-
-# --- a folder of audio, a labels file, a captions file ---------------------------------
-
-
-def prepare_folder(
-    in_dir: str | Path,
-    out: str | Path,
-    *,
-    labels_file: str | None = None,
-    captions_file: str | None = None,
-    sample_rate: int = 22050,
-    workers: int = 1,
-    seed: int = 0,
-    progress: bool = True,
-    **kw: Any,
-) -> dict:
-    """Walk in_dir for audio (SUPPORTED_EXTENSIONS, case-insensitive, sorted), read
-    labels/captions, call prepare_items.
-
-    Clip ids are paths relative to in_dir. With a labels file, a file it does not list
-    (or lists without a value for a single-label or regression task) is rejected as
-    "unlabelled". `kw` goes to `prepare_items` (name, split_fractions, clips_per_shard,
-    min_seconds, max_seconds).
-    """
-    root = Path(in_dir).resolve()
-    if not root.is_dir():
-        raise FileNotFoundError(f"{in_dir}: no such folder")
-    files = find_audio(root)
-    tasks: dict = {}
-    labels: dict[str, dict] = {}
-    splits: dict[str, str | None] = {}
-    if labels_file:
-        tasks, labels, splits = read_labels(labels_file, root)
-    captions = read_captions(captions_file, root) if captions_file else {}
-    items = [
-        Item(str(root / rel), rel, labels.get(rel, {}), captions.get(rel), splits.get(rel)) for rel in files
-    ]
-    listed = set(files)
-    source = {
-        "kind": "folder",
-        "params": {
-            "in": str(root),
-            "labels": str(Path(labels_file).resolve()) if labels_file else None,
-            "captions": str(Path(captions_file).resolve()) if captions_file else None,
-            "sample_rate": sample_rate,
-            "seed": seed,
-        },
-        "unmatched_labels": len(set(labels) - listed),
-        "unmatched_captions": len(set(captions) - listed),
-    }
-    return prepare_items(
-        items,
-        out,
-        name=kw.pop("name", root.name),
-        tasks=tasks,
-        sample_rate=sample_rate,
-        workers=workers,
-        seed=seed,
-        progress=progress,
-        source=source,
-        **kw,
-    )
-
-
-def find_audio(root: Path) -> list[str]:
-    """Paths (relative, POSIX) under `root` named like audio, sorted; hidden entries
-    (such as macOS's `._x.wav` resource forks) are skipped. Names of formats that cannot
-    be decoded here are included, so that they are reported rather than ignored."""
-    extensions = set(audio_io.SUPPORTED_EXTENSIONS) | set(audio_io.UNSUPPORTED_EXTENSIONS)
-    found = []
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        # A directory named like audio is listed too: it is reported, not silently skipped.
-        for entry in dirs + files:
-            if not entry.startswith(".") and os.path.splitext(entry)[1].lower() in extensions:
-                found.append(Path(folder, entry).relative_to(root).as_posix())
-    return sorted(found)
-
-
-def read_labels(path: str | Path, root: Path) -> tuple[dict, dict[str, dict], dict[str, str | None]]:
-    """Read a labels file: (tasks, {relative path: encoded labels}, {relative path: split}).
-
-    CSV with a header `path,<task columns>[,split]`, or JSON `{path: {task: value}}`.
-    A task's kind is inferred from its values (numbers: regression; any value with ';'
-    or a list: multi-label; otherwise single-label) unless the column is named
-    `task:single`, `task:multi` or `task:regression`. Classes are sorted.
-    """
-    path = Path(path)
-    rows = _read_json_labels(path) if path.suffix.lower() == ".json" else _read_csv_labels(path)
-    rows = {_relative(p, root, path): row for p, row in rows.items()}
-    columns = list(dict.fromkeys(c for row in rows.values() for c in row if c != "split"))
-    tasks: dict = {}
-    encoded: dict[str, dict] = {rel: {} for rel in rows}
-    for column in columns:
-        if all(_missing(row.get(column)) for row in rows.values()):
-            raise PrepareError(f"{path}: column {column!r} has no values")
-        task, _, kind = column.rpartition(":")
-        if kind not in KINDS:
-            task, kind = column, _infer_kind([row.get(column) for row in rows.values()])
-        if task in tasks:
-            raise PrepareError(f"{path}: task {task!r} appears twice")
-        tasks[task], values = _encode_column(
-            path, task, kind, {rel: row.get(column) for rel, row in rows.items()}
-        )
-        for rel, value in values.items():
-            encoded[rel][task] = value
-    splits = {rel: _split_name(path, rel, row.get("split")) for rel, row in rows.items()}
-    return tasks, encoded, splits
-
-
-def _read_csv_labels(path: Path) -> dict[str, dict]:
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        if not reader.fieldnames or "path" not in reader.fieldnames:
-            raise PrepareError(f"{path}: a labels CSV needs a header row with a 'path' column")
-        rows: dict[str, dict] = {}
-        for row in reader:
-            if None in row:
-                raise PrepareError(f"{path}:{reader.line_num}: more cells than header columns")
-            key = row.pop("path") or ""
-            if key in rows:
-                raise PrepareError(f"{path}:{reader.line_num}: {key} is listed twice")
-            rows[key] = {column: _csv_cell(cell) for column, cell in row.items()}
-    return rows
-
-
-def _csv_cell(cell: str | None) -> Any:
-    """A CSV cell; one written as a JSON list (`["rock", "pop"]`) becomes a list."""
-    cell = (cell or "").strip()
-    if cell.startswith("["):
-        try:
-            value = json.loads(cell)
-        except json.JSONDecodeError:
-            return cell
-        return value if isinstance(value, list) else cell
-    return cell
-
-
-def _read_json_labels(path: Path) -> dict[str, dict]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise PrepareError(f"{path}: not valid JSON ({e.msg}, line {e.lineno})") from None
-    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
-        raise PrepareError(f"{path}: expected a JSON object {{path: {{task: value}}}}")
-    return data
-
-
-def _relative(name: str, root: Path, labels_path: Path) -> str:
-    """A labels-file path as the clip id it names (relative to the folder, POSIX)."""
-    name = name.strip().replace("\\", "/")
-    if not name:
-        raise PrepareError(f"{labels_path}: a row has an empty path")
-    if posixpath.isabs(name):
-        try:
-            return Path(name).resolve().relative_to(root).as_posix()
-        except ValueError:
-            return name
-    return posixpath.normpath(name)
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _infer_kind(values: list[Any]) -> str:
-    present = [v for v in values if not _missing(v)]
-    if any(isinstance(v, list) or (isinstance(v, str) and ";" in v) for v in present):
-        return "multi"
-    if present and all(_number(v) is not None for v in present):
-        return "regression"
-    return "single"
-
-
-def _encode_column(path: Path, task: str, kind: str, values: dict[str, Any]) -> tuple[dict, dict[str, Any]]:
-    """A task's manifest entry and each file's encoded value (missing values left out,
-    except multi-label, where missing means no tags)."""
-    if kind == "regression":
-        encoded = {}
-        for rel, value in values.items():
-            if _missing(value):
-                continue
-            if (number := _number(value)) is None:
-                raise PrepareError(f"{path}: task {task!r} of {rel}: {value!r} is not a number")
-            encoded[rel] = number
-        return {"kind": "regression"}, encoded
-    if kind == "multi":
-        tags = {rel: _tags(value) for rel, value in values.items()}
-        classes = _sorted_classes({t for ts in tags.values() for t in ts})
-        index = {c: i for i, c in enumerate(classes)}
-        return {"kind": "multi", "classes": classes}, {
-            rel: sorted(index[t] for t in set(ts)) for rel, ts in tags.items()
-        }
-    names = {rel: _class_name(value) for rel, value in values.items() if not _missing(value)}
-    classes = _sorted_classes(set(names.values()))
-    index = {c: i for i, c in enumerate(classes)}
-    return {"kind": "single", "classes": classes}, {rel: index[c] for rel, c in names.items()}
-
-
-def _class_name(value: Any) -> str:
-    if isinstance(value, list):
-        return ";".join(str(v) for v in value)
-    return str(value).strip()
-
-
-def _tags(value: Any) -> list[str]:
-    if _missing(value):
-        return []
-    parts = value if isinstance(value, list) else str(value).split(";")
-    return [t for t in (str(p).strip() for p in parts) if t]
-
-
-def _sorted_classes(names: set[str]) -> list[str]:
-    """Sorted classes; numerically when every name is a number (2 before 10)."""
-    if names and all(_number(n) is not None for n in names):
-        return sorted(names, key=lambda n: (float(n), n))
-    return sorted(names)
-
-
-def _split_name(path: Path, rel: str, value: Any) -> str | None:
-    if _missing(value):
-        return None
-    split = _SPLIT_NAMES.get(str(value).strip().lower())
-    if split is None:
-        raise PrepareError(f"{path}: split {value!r} of {rel}: use train, valid or test")
-    return split
-
-
-def read_captions(path: str | Path, root: Path) -> dict[str, str]:
-    """Read a JSON-lines captions file, one `{"path": ..., "caption": ...}` per line."""
-    path = Path(path)
-    captions: dict[str, str] = {}
-    with path.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise PrepareError(f"{path}:{n}: not JSON ({e.msg})") from None
-            if not (
-                isinstance(row, dict)
-                and isinstance(row.get("path"), str)
-                and isinstance(row.get("caption"), str)
-            ):
-                raise PrepareError(f'{path}:{n}: expected {{"path": "...", "caption": "..."}}')
-            rel = _relative(row["path"], root, path)
-            if rel in captions:
-                raise PrepareError(f"{path}:{n}: {rel} has a caption already")
-            captions[rel] = row["caption"]
-    return captions

@@ -25,7 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from jaxmusic.data.adapters.base import AudioFinder, DatasetItems, Item, add_root, finish, require_file
+from jaxmusic.prepare.adapters.base import AudioFinder, DatasetItems, Item, add_root, finish, require_file
 
 FAMILIES = (
     "bass", "brass", "flute", "guitar", "keyboard", "mallet", "organ", "reed", "string", "synth_lead", "vocal",

@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from jaxmusic.data.adapters.base import (
+from jaxmusic.prepare.adapters.base import (
     AudioFinder,
     DatasetItems,
     Item,

@@ -19,15 +19,15 @@ downloaded; each adapter's `help` says where to get its dataset.
 
 from __future__ import annotations
 
-from jaxmusic.data.adapters.base import Adapter, DatasetItems
-from jaxmusic.data.adapters.captions import Captions
-from jaxmusic.data.adapters.emomusic import EmoMusic
-from jaxmusic.data.adapters.giantsteps_key import GiantStepsKey
-from jaxmusic.data.adapters.gtzan import Gtzan
-from jaxmusic.data.adapters.jamendo import MtgJamendo
-from jaxmusic.data.adapters.mtat import MagnaTagATune
-from jaxmusic.data.adapters.nsynth import NSynth
-from jaxmusic.data.adapters.tinysol import TinySol
+from jaxmusic.prepare.adapters.base import Adapter, DatasetItems
+from jaxmusic.prepare.adapters.captions import Captions
+from jaxmusic.prepare.adapters.emomusic import EmoMusic
+from jaxmusic.prepare.adapters.giantsteps_key import GiantStepsKey
+from jaxmusic.prepare.adapters.gtzan import Gtzan
+from jaxmusic.prepare.adapters.jamendo import MtgJamendo
+from jaxmusic.prepare.adapters.mtat import MagnaTagATune
+from jaxmusic.prepare.adapters.nsynth import NSynth
+from jaxmusic.prepare.adapters.tinysol import TinySol
 
 ADAPTERS: dict[str, Adapter] = {
     a.name: a
