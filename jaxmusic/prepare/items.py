@@ -59,7 +59,8 @@ class Item:
     `labels` maps each task to an index into the task's classes (single), a list of
     indices (multi) or a number (regression). An item lacking a label for some task of
     the dataset is rejected as "unlabelled": every record must carry every task for the
-    probes. `split` None lets the seeded split choose.
+    probes. `split` None lets the seeded split choose; it hashes `group` (default: the
+    clip id), so the clips of one group (a track's excerpts, an artist) share a split.
     """
 
     path: str
@@ -67,6 +68,7 @@ class Item:
     labels: dict
     caption: str | None = None
     split: str | None = None
+    group: str | None = None
 
 
 class _Shard(NamedTuple):
@@ -233,7 +235,7 @@ def _check_unique(items: Sequence[Item]) -> None:
 
 
 def _fingerprint(params: dict, items: Sequence[Item]) -> str:
-    payload = {**params, "items": [[i.path, i.clip_id, i.labels, i.caption, i.split] for i in items]}
+    payload = {**params, "items": [[i.path, i.clip_id, i.labels, i.caption, i.split, i.group] for i in items]}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
@@ -260,7 +262,7 @@ def _plan(
     """Every item's shard, decided before anything is decoded."""
     by_split: dict[str, list[Item]] = {split: [] for split in SPLITS}
     for item in items:
-        by_split[item.split or assign_split(item.clip_id, seed, fractions)].append(item)
+        by_split[item.split or assign_split(item.group or item.clip_id, seed, fractions)].append(item)
     plan = {}
     for split, members in by_split.items():
         members.sort(key=lambda item: item.clip_id)
