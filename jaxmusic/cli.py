@@ -41,7 +41,25 @@ def _parser() -> argparse.ArgumentParser:
     f = prep_sub.add_parser("folder", help="your own audio files, with optional labels and captions")
     f.add_argument("--in", dest="in_dir", required=True, help="folder searched (recursively) for audio")
     f.add_argument("--out", required=True)
-    f.add_argument("--labels", help="CSV `path,<task columns>[,split]` or JSON {path: {task: value}}")
+    f.add_argument(
+        "--labels",
+        help="CSV/TSV `path,<task columns>[,split]` (comma, semicolon or tab; UTF-8) or JSON {path: {task: value}}",
+    )
+    f.add_argument(
+        "--path-column",
+        help="the labels column naming the files (default: path, else the first of file, filename, "
+        "file_name, audio, audio_path, track; case-insensitive)",
+    )
+    f.add_argument(
+        "--task", action="append", metavar="COLUMN[:KIND][=NAME]",
+        help="a labels column to use as a task (repeatable; given, only these are tasks); "
+        "KIND single|multi|regression forces its kind, NAME renames it",
+    )  # fmt: skip
+    f.add_argument(
+        "--split", metavar="TRAIN/VALID/TEST",
+        help="fractions of the seeded split of files the labels give no split (default 80/10/10; "
+        "100/0/0 puts everything in train)",
+    )  # fmt: skip
     f.add_argument("--captions", help='JSON lines {"path": ..., "caption": ...}')
     f.add_argument("--sample-rate", type=int, default=22050)
     f.add_argument("--workers", type=int, default=1, help="decoding processes")
@@ -212,13 +230,21 @@ def _prepare(args: argparse.Namespace) -> int:
     from jaxmusic.prepare.adapters import ADAPTERS
     from jaxmusic.prepare.folder import prepare_folder
     from jaxmusic.prepare.items import REJECTED, prepare_items
+    from jaxmusic.prepare.splits import parse_fractions
 
     common = {"sample_rate": args.sample_rate, "workers": args.workers, "seed": args.seed}
     missing: list[str] = []
     if args.source == "folder":
+        extra = {}
+        if args.split:
+            try:
+                extra["split_fractions"] = parse_fractions(args.split)
+            except ValueError as e:
+                raise ConfigError(str(e)) from None
         manifest = prepare_folder(
             args.in_dir, args.out, labels_file=args.labels, captions_file=args.captions,
-            clips_per_shard=args.clips_per_shard, **common,
+            path_column=args.path_column, tasks=args.task, clips_per_shard=args.clips_per_shard,
+            **extra, **common,
         )  # fmt: skip
     else:
         d = ADAPTERS[args.source].items(args)
@@ -231,10 +257,45 @@ def _prepare(args: argparse.Namespace) -> int:
     )
     if missing:
         print(f"note: {len(missing)} listed files are missing on disk (first: {missing[0]})")
-    unmatched = manifest["source"].get("unmatched_labels", 0)
+    source = manifest["source"]
+    unmatched = source.get("unmatched_labels", 0)
     if unmatched:
         print(f"note: {unmatched} entries of {args.labels} name no audio file under {args.in_dir}")
+    for line in _summary(manifest, Path(args.out) / REJECTED):
+        print(line)
     return 0
+
+
+def _summary(manifest: dict, rejected_path: Path) -> list[str]:
+    """What was prepared, beyond the counts: tasks, split, copies, rejections by reason."""
+    import collections
+    import json
+
+    source = manifest["source"]
+    kinds = source.get("task_kinds", {})
+    ranges = source.get("label_ranges", {})
+    lines = []
+    for task, spec in manifest["tasks"].items():
+        if spec["kind"] == "regression":
+            what = "regression" + (f", {ranges[task][0]:g} to {ranges[task][1]:g}" if task in ranges else "")
+        else:
+            what = f"{spec['kind']}-label, {len(spec['classes'])} classes"
+        how = f" ({kinds[task]})" if task in kinds else ""
+        lines.append(f"task {task}: {what}{how}")
+    if source.get("split"):
+        lines.append(f"split: {source['split']} — {source.get('split_note', '')}".rstrip(" —"))
+    copies = source.get("duplicate_content", 0)
+    if copies:
+        lines.append(
+            f"note: {copies} files hold the same bytes as another file; each set of copies stays in one split"
+        )
+    if rejected_path.exists():
+        reasons = collections.Counter(
+            json.loads(line)["reason"] for line in rejected_path.read_text().splitlines() if line.strip()
+        )
+        if reasons:
+            lines.append("rejected: " + ", ".join(f"{reason} {n}" for reason, n in sorted(reasons.items())))
+    return lines
 
 
 def run(argv: list[str]) -> int:

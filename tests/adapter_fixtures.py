@@ -341,3 +341,146 @@ def musiccaps(root: Path) -> dict[str, tuple[str, list[str], bool]]:
     for k, (ytid, _, _) in enumerate(clips[:4]):
         tone(root / f"{ytid}.wav", k)
     return {r[0]: (r[5], c[1], c[2]) for r, c in zip(rows, clips, strict=True)}
+
+
+# ----------------------------------------------------------------------------- GiantSteps+ key (Zenodo)
+
+
+def giantsteps_plus(root: Path) -> dict[str, str]:
+    """Zenodo's GiantSteps+ (mirdata's giantsteps_key): audio/<id> <Artist> - <Title>.mp3 and
+    keys_gs+/<same name>.txt (no trailing newline), meta/<same name>.json; id -> key text."""
+    tracks = [  # id, "Artist - Title", key text
+        ("10089", "Jason Sparks - Close My Eyes feat. J. Little (Original Mix)", "D major"),
+        ("1004923", "Hot Natured, Ali Love - Forward Motion (Original Mix)", "Db minor"),
+        ("3424038", "Dr. Motte - Mayday (Remix)", "A major"),
+        ("5377710", "Unknown - Lost (Original Mix)", "Bb minor"),  # no audio
+        ("608452", "Someone - Atonal (Original Mix)", "-"),  # no single key: left out
+    ]
+    for k, (track_id, name, key) in enumerate(tracks):
+        stem = f"{track_id} {name}"
+        (root / "keys_gs+").mkdir(parents=True, exist_ok=True)
+        (root / "keys_gs+" / f"{stem}.txt").write_text(key)
+        (root / "meta").mkdir(exist_ok=True)
+        (root / "meta" / f"{stem}.json").write_text(json.dumps({"bpm": 126, "artists": [{"name": "x"}]}))
+        if track_id != "5377710":
+            tone(root / "audio" / f"{stem}.mp3", k)
+    return {t[0]: t[2] for t in tracks}
+
+
+# ----------------------------------------------------------------------------- GiantSteps tempo
+
+GIANTSTEPS_TEMPO_COMMIT = "0b7d47ba8cae59d3535a02e3db69e2cf6d0af5bb"
+
+
+def giantsteps_tempo(root: Path, mirdata: bool = False) -> dict[str, tuple[float, float | None]]:
+    """The giantsteps-tempo-dataset clone: annotations/tempo/<id>.LOFI.bpm (v1),
+    annotations_v2/tempo/<id>.LOFI.bpm (v2), audio/<id>.LOFI.mp3 (audio_dl.sh's). With
+    `mirdata`, mirdata's layout: ROOT/giantsteps-tempo-dataset-<commit>/annotations... and
+    ROOT/audio/. Returns id -> (v1 bpm, v2 bpm)."""
+    tracks = {  # id: (v1 text, v2 text); one track has no audio, one a zero v2 tempo
+        "1030011": ("128", "127.0\n"),
+        "28952": ("85", "170"),
+        "3346998": ("140", "140\n"),
+        "4223867": ("174", "0"),  # v2: no tempo (left out)
+        "999999": ("120", "120"),  # no audio
+    }
+    clone = root / f"giantsteps-tempo-dataset-{GIANTSTEPS_TEMPO_COMMIT}" if mirdata else root
+    for k, (track_id, (v1, v2)) in enumerate(tracks.items()):
+        for folder, text in (("annotations", v1), ("annotations_v2", v2)):
+            f = clone / folder / "tempo" / f"{track_id}.LOFI.bpm"
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_text(text)
+        (clone / "annotations" / "jams").mkdir(exist_ok=True)
+        (clone / "annotations" / "jams" / f"{track_id}.LOFI.jams").write_text("{}")
+        if track_id != "999999":
+            tone(root / "audio" / f"{track_id}.LOFI.mp3", k)
+    return {t: (float(v1), float(v2) or None) for t, (v1, v2) in tracks.items()}
+
+
+# ----------------------------------------------------------------------------- DEAM
+
+DEAM_SONG_LEVEL = Path("annotations", "annotations averaged per song", "song_level")
+
+
+def deam(root: Path, nested: bool = False) -> dict[str, tuple[float, float]]:
+    """MEMD_audio/<song_id>.mp3 + annotations/annotations averaged per song/song_level/
+    static_annotations_averaged_songs_{1_2000,2000_2058}.csv (", " after commas). With
+    `nested`, the two zips unzipped into DEAM_audio/ and DEAM_Annotations/. id -> (a, v)."""
+    first = [(2, 3.1, 3.0), (3, 3.5, 3.3), (1000, 6.2, 5.1), (1999, 4.0, 4.4)]  # 1999: no audio
+    second = [(2001, 5.4, 6.6), (2058, 7.1, 2.4)]
+    ann = root / ("DEAM_Annotations" if nested else "") / DEAM_SONG_LEVEL
+    audio = root / ("DEAM_audio" if nested else "") / "MEMD_audio"
+    ann.mkdir(parents=True)
+    header = "song_id, valence_mean, valence_std, arousal_mean, arousal_std\n"
+    for name, rows in (("1_2000", first), ("2000_2058", second)):
+        lines = [f"{s}, {v}, 0.94, {a}, 0.63\n" for s, a, v in rows]
+        (ann / f"static_annotations_averaged_songs_{name}.csv").write_text(header + "".join(lines))
+    for k, (s, _, _) in enumerate(first + second):
+        if s != 1999:
+            tone(audio / f"{s}.mp3", k)
+    return {str(s): (a, v) for s, a, v in first + second}
+
+
+# ----------------------------------------------------------------------------- FMA
+
+FMA_GENRES = [  # genre_id, #tracks, parent, title, top_level
+    (2, 5271, 0, "International", 2),
+    (12, 32923, 0, "Rock", 12),
+    (15, 34413, 0, "Electronic", 15),
+    (21, 8389, 0, "Hip-Hop", 21),
+    (25, 9261, 12, "Punk", 12),
+    (38, 38154, 0, "Experimental", 38),
+    (4, 1135, 0, "Jazz", 4),
+]
+
+
+SUBSET_FOLDERS = {"small": ("small", "medium", "large"), "medium": ("medium", "large"), "large": ("large",)}
+
+
+def fma(root: Path) -> dict[str, dict]:
+    """fma_metadata/tracks.csv (3-row header, quoted multi-line fields), genres.csv, and
+    fma_small/, fma_medium/ and fma_large/ audio as <NNN>/<NNNNNN>.mp3; "NNNNNN" -> track row."""
+    tracks = [  # track_id, subset, split, genre_top, genres_all
+        (2, "small", "training", "Hip-Hop", [21]),
+        (5, "small", "test", "Hip-Hop", [21]),
+        (10, "small", "validation", "Rock", [12, 25]),
+        (140, "small", "training", "International", [2]),
+        (1482, "medium", "training", "Jazz", [4, 38]),
+        (2093, "medium", "test", "Electronic", [15]),
+        (15000, "small", "training", "Electronic", [15]),  # no audio
+        (20000, "large", "training", "Rock", [12]),
+        (123456, "large", "validation", "", [38]),  # no top genre
+    ]
+    top = ["", "album", "album", "artist", "set", "set", "track", "track", "track", "track", "track"]
+    sub = ["", "comments", "title", "bio", "split", "subset", "bit_rate", "genre_top", "genres",
+           "genres_all", "title"]  # fmt: skip
+    third = ["track_id"] + [""] * (len(top) - 1)
+    rows = []
+    for tid, subset, split, genre_top, genres_all in tracks:
+        bio = f'<p>Artist {tid}, "quoted",\nover two lines</p>'
+        rows.append(
+            [tid, 0, f"Album {tid}", bio, split, subset, 256000, genre_top, str(genres_all[-1:]), str(genres_all),
+             f"Song, {tid}"]
+        )  # fmt: skip
+    meta = root / "fma_metadata"
+    meta.mkdir(parents=True)
+    with open(meta / "tracks.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerows([top, sub, third, *rows])
+    _write_csv(meta / "genres.csv", ["genre_id", "#tracks", "parent", "title", "top_level"], FMA_GENRES)
+    out = {}
+    for k, (tid, subset, split, genre_top, genres_all) in enumerate(tracks):
+        name = f"{tid:06d}"
+        if tid != 15000:
+            for folder in SUBSET_FOLDERS[subset]:  # each zip holds its smaller subsets too
+                tone(root / f"fma_{folder}" / name[:3] / f"{name}.mp3", k)
+        out[name] = {"subset": subset, "split": split, "genre_top": genre_top, "genres_all": genres_all}
+    return out
+
+
+def gtzan_partial(genres: Path) -> list[str]:
+    """A partial GTZAN copy: genres/ with only some genre folders (no blues/); returns the stems."""
+    stems = ["classical.00000", "classical.00001", "rock.00042", "metal.00007"]
+    for k, stem in enumerate(stems):
+        tone(genres / stem.split(".")[0] / f"{stem}.wav", k)
+    return stems

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 from conftest import start_cli
 
+import jaxmusic.prepare.adapters as adapters_package
+from jaxmusic import cli
 from jaxmusic.data import records
 from jaxmusic.data.sources import open_split
 from jaxmusic.prepare.adapters import ADAPTERS
@@ -38,6 +40,8 @@ def run(tmp_path, name, *argv):
         assert any(
             f"{len(d.missing)} of" in str(w.message) and d.missing[0] in str(w.message) for w in caught
         )
+    for w in caught:  # passed on, for the tests' pytest.warns
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     out = tmp_path / "out"
     manifest = prepare_items(
         d.items, out, name=d.name, tasks=d.tasks, source=d.source, sample_rate=RATE, workers=1, progress=False
@@ -49,6 +53,10 @@ def run(tmp_path, name, *argv):
             decoded[rec["id"]] = {**rec, "split": split}
     assert manifest["rejected"] == 0, (out / "rejected.jsonl").read_text()
     assert json.loads(json.dumps(d.source)) == manifest["source"]  # JSON-clean provenance
+    # Every adapter says which split it made, in a word and a sentence (the CLI prints both).
+    assert d.source["split"] in ("official", "filtered", "seeded", "official+seeded")
+    assert isinstance(d.source["split_note"], str) and 20 < len(d.source["split_note"]) < 200
+    assert "\n" not in d.source["split_note"]
     return d, manifest, decoded
 
 
@@ -64,12 +72,17 @@ def split_counts(expected):
 
 
 def test_registry():
-    assert list(ADAPTERS) == [
+    assert list(ADAPTERS)[:11] == [
         "mtat", "gtzan", "nsynth", "jamendo", "giantsteps_key", "emomusic", "tinysol", "captions",
+        "giantsteps_tempo", "deam", "fma",
     ]  # fmt: skip
+    doc = adapters_package.__doc__
+    for name in ADAPTERS:
+        assert f"| {name} " in doc  # the docstring's table lists every adapter
     for name, adapter in ADAPTERS.items():
         assert adapter.name == name
-        assert "http" in adapter.help or "github.com" in adapter.help  # says where to get it
+        if name != "mirdata":  # reads whatever mirdata holds: no one place to get it from
+            assert "http" in adapter.help or "github.com" in adapter.help  # says where to get it
 
 
 # ----------------------------------------------------------------------------- MagnaTagATune
@@ -138,6 +151,7 @@ def test_mtat_won_split_must_match_annotations(tmp_path):
 _GENRES = ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock")
 
 
+@pytest.mark.filterwarnings("ignore:gtzan.*genre folders are absent:UserWarning")
 def test_gtzan_fault_filtered(tmp_path):
     split_dir = fx.gtzan(tmp_path / "gtzan")
     d, manifest, decoded = run(tmp_path, "gtzan", "--root", tmp_path / "gtzan", "--split-dir", split_dir)
@@ -156,10 +170,45 @@ def test_gtzan_fault_filtered(tmp_path):
 
 def test_gtzan_without_split_files_takes_every_clip(tmp_path):
     fx.gtzan(tmp_path / "gtzan")
-    d = ADAPTERS["gtzan"].items(parse("gtzan", "--root", tmp_path / "gtzan" / "genres"))
+    with pytest.warns(
+        UserWarning, match=r"5 of the 10 genre folders are absent .*country, disco, hiphop, jazz"
+    ):
+        d = ADAPTERS["gtzan"].items(parse("gtzan", "--root", tmp_path / "gtzan" / "genres"))
     assert len(d.items) == 7 and all(it.split is None for it in d.items)  # seeded by prepare
-    assert len(d.missing) == 1000 - 7  # an incomplete copy is reported, not fatal
+    assert len(d.missing) == 500 - 7  # the present genres' absent clips are reported, not fatal
     assert "pop.00042" in {it.clip_id for it in d.items}
+    assert d.source["split"] == "seeded" and d.source["absent_genres"] == [
+        "country",
+        "disco",
+        "hiphop",
+        "jazz",
+        "metal",
+    ]
+
+
+@pytest.mark.parametrize("where", ["genres", "parent", "kaggle"])
+def test_gtzan_partial_copy_from_genres_or_its_parent(tmp_path, where):
+    # A copy without blues/ (the genre the folder detection used to probe): --root one
+    # level above genres/ found nothing ("none of the 1000 clips ... under --root").
+    folder = {"genres": "gtzan/genres", "parent": "gtzan/genres", "kaggle": "gtzan/Data/genres_original"}[
+        where
+    ]
+    stems = fx.gtzan_partial(tmp_path / folder)
+    root = tmp_path / folder if where == "genres" else tmp_path / "gtzan"
+    with pytest.warns(UserWarning, match=r"gtzan: 7 of the 10 genre folders are absent .*\(blues, country"):
+        d, manifest, decoded = run(tmp_path, "gtzan", "--root", root)
+    assert sorted(decoded) == sorted(stems)
+    assert manifest["tasks"]["genre"]["classes"] == list(_GENRES)  # all 10 classes kept
+    assert decoded["metal.00007"]["labels"] == {"genre": _GENRES.index("metal")}
+    assert d.source["root"] == str(tmp_path / folder)
+
+
+def test_gtzan_root_without_genres_is_one_line(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError) as e:
+        ADAPTERS["gtzan"].items(parse("gtzan", "--root", tmp_path / "empty"))
+    msg = str(e.value)
+    assert "\n" not in msg and "no GTZAN genre folders" in msg and "marsyas.info" in msg
 
 
 # ----------------------------------------------------------------------------- NSynth
@@ -236,7 +285,7 @@ def test_giantsteps_key_with_mtg_training_set(tmp_path):
         tmp_path, "giantsteps_key", "--root", tmp_path / "gs", "--mtg-root", tmp_path / "mtg"
     )
     assert manifest["tasks"] == {"key": {"kind": "single", "classes": list(KEYS)}}
-    assert d.missing == ["5377710.LOFI.mp3"]
+    assert d.missing == ["audio/5377710.LOFI.mp3"]
     assert d.source["mtg_left_out_unsure_or_multiple_keys"] == 3
     assert counts(manifest) == {"train": 1, "valid": 2, "test": 3}
     for track_id, key in keys.items():
@@ -361,3 +410,210 @@ def test_prepare_command_runs_an_adapter(tmp_path):
     bad = start_cli("prepare", "gtzan", "--root", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x"))
     _, err = bad.communicate(timeout=120)
     assert bad.returncode == 2 and err.startswith("jaxmusic: error:") and len(err.strip().splitlines()) == 1
+
+
+# ----------------------------------------------------------------------------- layouts and messages
+
+
+def _one_line_error(name, *argv, error=FileNotFoundError):
+    with pytest.raises(error) as e:
+        ADAPTERS[name].items(parse(name, *argv))
+    msg = str(e.value)
+    assert "\n" not in msg, msg
+    return msg
+
+
+def test_mtat_missing_split_files_say_which_where_and_whence(tmp_path):
+    clips = fx.mtat(tmp_path / "mtat")
+    fx.mtat_won_split(tmp_path / "won", clips, _mtat_top50(clips))
+    (tmp_path / "won" / "valid.npy").unlink()
+    won = ("--split-style", "won2020", "--split-dir", tmp_path / "won")
+    msg = _one_line_error("mtat", "--root", tmp_path / "mtat", *won)
+    assert str(tmp_path / "won" / "valid.npy") in msg and "valid split file" in msg
+    assert "github.com/minzwon/sota-music-tagging-models" in msg
+
+    fx.mtat_pons_split(tmp_path / "pons", clips)
+    (tmp_path / "pons" / "test_gt_mtt.tsv").unlink()
+    msg = _one_line_error("mtat", "--root", tmp_path / "mtat", "--split-dir", tmp_path / "pons")
+    assert str(tmp_path / "pons" / "test_gt_mtt.tsv") in msg and "musicnn-training" in msg
+
+    msg = _one_line_error("mtat", "--root", tmp_path / "mtat", "--split-style", "won2020")
+    assert "--split-dir" in msg and "sota-music-tagging-models" in msg
+
+    msg = _one_line_error("mtat", "--root", tmp_path / "won")  # no annotations_final.csv there
+    assert "annotations_final.csv" in msg and str(tmp_path / "won") in msg and "mirg.city.ac.uk" in msg
+
+
+def test_roots_one_level_above_the_dataset(tmp_path):
+    fx.mtat(tmp_path / "data" / "magnatagatune")
+    d = ADAPTERS["mtat"].items(parse("mtat", "--root", tmp_path / "data"))
+    assert len(d.items) == 7 and d.source["root"] == str(tmp_path / "data" / "magnatagatune")
+    fx.emomusic(tmp_path / "e" / "emoMusic")
+    assert len(ADAPTERS["emomusic"].items(parse("emomusic", "--root", tmp_path / "e")).items) == 3
+    fx.tinysol(tmp_path / "t" / "TinySOL")
+    assert len(ADAPTERS["tinysol"].items(parse("tinysol", "--root", tmp_path / "t")).items) == 5
+    fx.nsynth(tmp_path / "n" / "nsynth")
+    assert len(ADAPTERS["nsynth"].items(parse("nsynth", "--root", tmp_path / "n")).items) == 5
+
+
+# ----------------------------------------------------------------------------- GiantSteps+ (Zenodo)
+
+
+@pytest.mark.parametrize("above", [False, True])
+def test_giantsteps_key_zenodo_layout(tmp_path, above):
+    # Before: "annotations/key has no .key files" for the release mirdata downloads.
+    keys = fx.giantsteps_plus(tmp_path / "giantsteps_key")
+    root = tmp_path if above else tmp_path / "giantsteps_key"
+    with pytest.warns(UserWarning, match="1 key files hold no single major or minor key"):
+        d, _, decoded = run(tmp_path, "giantsteps_key", "--root", root, "--split", "test")
+    assert d.source["layout"] == "zenodo" and d.source["left_out_not_a_single_key"] == 1
+    assert d.missing == ["audio/5377710 Unknown - Lost (Original Mix).mp3"]
+    assert sorted(decoded) == ["1004923", "10089", "3424038"]
+    for track_id, rec in decoded.items():
+        assert rec["labels"] == {"key": parse_key(keys[track_id])} and rec["split"] == "test"
+    assert d.source["split"] == "official"
+    assert KEYS[decoded["10089"]["labels"]["key"]] == "D major"  # "... feat. J. Little (Original Mix)"
+
+
+def test_giantsteps_key_layout_error_is_one_line(tmp_path):
+    (tmp_path / "gs" / "audio").mkdir(parents=True)
+    msg = _one_line_error("giantsteps_key", "--root", tmp_path / "gs")
+    assert "annotations/key/" in msg and "keys_gs+/" in msg and "zenodo.org/record/1095691" in msg
+
+
+# ----------------------------------------------------------------------------- GiantSteps tempo
+
+
+@pytest.mark.parametrize("layout", ["clone", "mirdata"])
+def test_giantsteps_tempo(tmp_path, layout):
+    tempos = fx.giantsteps_tempo(tmp_path / "GiantSteps_tempo", mirdata=layout == "mirdata")
+    d, manifest, decoded = run(tmp_path, "giantsteps_tempo", "--root", tmp_path / "GiantSteps_tempo")
+    assert manifest["tasks"] == {"tempo": {"kind": "regression", "unit": "bpm"}}
+    assert d.source["tempo_version"] == "v2" and d.source["left_out_no_tempo"] == 1
+    assert d.source["split"] == "seeded" and "no official split" in d.source["split_note"]
+    assert d.missing == ["audio/999999.LOFI.mp3"]
+    assert {k: r["labels"]["tempo"] for k, r in decoded.items()} == {
+        k: v2 for k, (_, v2) in tempos.items() if v2 and k != "999999"
+    }
+    assert sum(counts(manifest).values()) == 3
+
+    above = tmp_path if layout == "clone" else tmp_path / "GiantSteps_tempo"  # one level above the clone
+    v1 = ADAPTERS["giantsteps_tempo"].items(
+        parse("giantsteps_tempo", "--root", above, "--tempo-version", "v1", "--split", "test")
+    )
+    assert {it.clip_id: it.labels["tempo"] for it in v1.items} == {
+        k: v for k, (v, _) in tempos.items() if k != "999999"
+    }
+    assert {it.split for it in v1.items} == {"test"} and v1.source["split"] == "official"
+
+
+def test_giantsteps_tempo_without_v2_reads_v1(tmp_path):
+    tempos = fx.giantsteps_tempo(tmp_path / "gst")
+    for f in (tmp_path / "gst" / "annotations_v2" / "tempo").iterdir():
+        f.unlink()
+    with pytest.warns(UserWarning, match="no v2 annotations"):
+        d = ADAPTERS["giantsteps_tempo"].items(parse("giantsteps_tempo", "--root", tmp_path / "gst"))
+    assert d.source["tempo_version"] == "v1" and len(d.items) == 4
+    assert {it.clip_id: it.labels["tempo"] for it in d.items}["28952"] == tempos["28952"][0]
+    msg = _one_line_error("giantsteps_tempo", "--root", tmp_path / "gst", "--tempo-version", "v2")
+    assert "annotations_v2/tempo" in msg and "giantsteps-tempo-dataset" in msg
+
+
+# ----------------------------------------------------------------------------- DEAM
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_deam(tmp_path, nested):
+    songs = fx.deam(tmp_path / "DEAM", nested=nested)
+    d, manifest, decoded = run(tmp_path, "deam", "--root", tmp_path / "DEAM")
+    assert manifest["tasks"] == {
+        "arousal": {"kind": "regression", "range": [1.0, 9.0]},
+        "valence": {"kind": "regression", "range": [1.0, 9.0]},
+    }
+    assert d.missing == ["MEMD_audio/1999.mp3"]
+    assert sorted(decoded, key=int) == ["2", "3", "1000", "2001", "2058"]
+    for song_id, rec in decoded.items():
+        assert rec["labels"] == {"arousal": songs[song_id][0], "valence": songs[song_id][1]}
+    assert d.source["split"] == "seeded" and "no official split" in d.source["split_note"]
+    assert len(d.source["files"]["static_annotations"]) == 2
+
+
+def test_deam_missing_annotations_is_one_line(tmp_path):
+    fx.deam(tmp_path / "DEAM")
+    for f in (tmp_path / "DEAM" / fx.DEAM_SONG_LEVEL).iterdir():
+        f.unlink()
+    msg = _one_line_error("deam", "--root", tmp_path / "DEAM")
+    assert "static_annotations_averaged_songs_1_2000.csv" in msg and "cvml.unige.ch/databases/DEAM" in msg
+    (tmp_path / "DEAM" / "MEMD_audio").rename(tmp_path / "DEAM" / "audio")
+    msg = _one_line_error("deam", "--root", tmp_path / "DEAM")
+    assert "no MEMD_audio in" in msg and str(tmp_path / "DEAM") in msg
+
+
+# ----------------------------------------------------------------------------- FMA
+
+
+def test_fma_small_official_split(tmp_path):
+    tracks = fx.fma(tmp_path / "fma")
+    d, manifest, decoded = run(tmp_path, "fma", "--root", tmp_path / "fma")
+    classes = manifest["tasks"]["genre"]["classes"]
+    assert classes == ["Electronic", "Hip-Hop", "International", "Rock"]  # the small subset's, sorted
+    assert manifest["tasks"] == {"genre": {"kind": "single", "classes": classes}}
+    assert d.missing == ["fma_small/015/015000.mp3"]
+    assert sorted(decoded) == ["000002", "000005", "000010", "000140"]
+    assert counts(manifest) == {"train": 2, "valid": 1, "test": 1}
+    for tid, rec in decoded.items():
+        assert rec["split"] == {"training": "train", "validation": "valid"}.get(tracks[tid]["split"], "test")
+        assert classes[rec["labels"]["genre"]] == tracks[tid]["genre_top"]
+    assert d.source["split"] == "official" and d.source["subset"] == "small"
+
+
+def test_fma_medium_and_large_are_cumulative(tmp_path):
+    tracks = fx.fma(tmp_path / "fma")
+    medium = ADAPTERS["fma"].items(
+        parse("fma", "--root", tmp_path / "fma", "--subset", "medium", "--genres-all")
+    )
+    ids = sorted(it.clip_id for it in medium.items)
+    assert ids == ["000002", "000005", "000010", "000140", "001482", "002093"]  # small's too
+    assert medium.tasks["genre"]["classes"] == ["Electronic", "Hip-Hop", "International", "Jazz", "Rock"]
+    titles = medium.tasks["genres_all"]["classes"]
+    assert titles == ["International", "Jazz", "Rock", "Electronic", "Hip-Hop", "Punk", "Experimental"]
+    by_id = {it.clip_id: it for it in medium.items}
+    assert [titles[i] for i in by_id["000010"].labels["genres_all"]] == ["Rock", "Punk"]
+    assert [titles[i] for i in by_id["001482"].labels["genres_all"]] == ["Jazz", "Experimental"]
+
+    large = ADAPTERS["fma"].items(parse("fma", "--root", tmp_path, "--subset", "large"))  # one level above
+    assert len(large.items) == 7 and large.source["left_out_no_top_genre"] == 1
+    assert "123456" not in {it.clip_id for it in large.items}  # no top genre
+    assert {it.clip_id: it.split for it in large.items}["020000"] == "train"
+    assert len(tracks) == 9
+
+
+def test_fma_layout_errors_are_one_line(tmp_path):
+    fx.fma(tmp_path / "fma")
+    msg = _one_line_error("fma", "--root", tmp_path / "fma" / "fma_small")
+    assert "fma_metadata" in msg and "github.com/mdeff/fma" in msg
+    (tmp_path / "fma" / "fma_small").rename(tmp_path / "fma" / "small")
+    msg = _one_line_error("fma", "--root", tmp_path / "fma")
+    assert "no fma_small in" in msg and "github.com/mdeff/fma" in msg
+
+
+def test_prepare_command_runs_fma_in_process(tmp_path, capsys):
+    fx.fma(tmp_path / "fma")
+    argv = [
+        "prepare",
+        "fma",
+        "--root",
+        str(tmp_path / "fma"),
+        "--out",
+        str(tmp_path / "out"),
+        "--sample-rate",
+        "8000",
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert cli.run(argv) == 0
+    out = capsys.readouterr().out
+    assert "train 2, valid 1, test 1 clips at 8000 Hz" in out
+    assert "split: official — FMA's official split of fma_small" in out
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["source"]["split"] == "official" and manifest["name"] == "fma"

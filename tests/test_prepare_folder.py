@@ -5,6 +5,7 @@ import struct
 import subprocess
 import sys
 import time
+import unicodedata
 
 import numpy as np
 import pytest
@@ -240,7 +241,7 @@ def test_labels_csv_kinds_splits_and_captions(tmp_path):
     for i, rel in enumerate(NAMES):
         tags = "calm;acoustic" if rel.startswith("folk") else "loud"
         split = ("train", "valid", "test")[i % 3] if i < 6 else ""
-        csv_rows.append(f"{rel},{rel.split('/')[0]},{tags},{90 + i},{(2, 10, 1)[i % 3]},{split}")
+        csv_rows.append(f"{rel},{rel.split('/')[0]},{tags},{90.5 + i},{(2, 10, 1)[i % 3]},{split}")
     (tmp_path / "labels.csv").write_text("\n".join(csv_rows) + "\n")
     captions = [{"path": rel, "caption": f"clip number {i}"} for i, rel in enumerate(NAMES)]
     (tmp_path / "captions.jsonl").write_text("".join(json.dumps(c) + "\n" for c in captions))
@@ -269,7 +270,7 @@ def test_labels_csv_kinds_splits_and_captions(tmp_path):
         assert rec["labels"] == {
             "genre": 0 if folk else 1,
             "tags": [0, 1] if folk else [2],
-            "bpm": 90.0 + i,
+            "bpm": 90.5 + i,
             "year": {2: 1, 10: 2, 1: 0}[(2, 10, 1)[i % 3]],
         }
         assert rec["caption"] == f"clip number {i}"
@@ -350,12 +351,14 @@ def test_refuses_shards_it_did_not_plan(tmp_path):
 
 def test_cli_reports_a_bad_labels_file_in_one_line(tmp_path):
     root = small_folder(tmp_path / "music", ["x.wav"])
-    (tmp_path / "labels.csv").write_text("file,genre\nx.wav,rock\n")
+    (tmp_path / "labels.csv").write_text("name,genre\nx.wav,rock\n")
     result = run_cli("--in", root, "--out", tmp_path / "out", "--labels", tmp_path / "labels.csv")
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
-        f"jaxmusic: error: {tmp_path / 'labels.csv'}: a labels CSV needs a header row with a 'path' column"
-    ]
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(
+        f"jaxmusic: error: {tmp_path / 'labels.csv'}: a labels CSV needs a header row with a path column"
+    )
+    assert "--path-column" in line and line.endswith("its header: name, genre")
 
 
 # --- the process pool dies with its parent; a full disk stops cleanly ------------------
@@ -459,3 +462,184 @@ def test_full_disk_leaves_finished_shards_and_one_line(tmp_path):
     assert again.returncode == 0, again.stderr
     assert digests(out) == digests(whole)
     assert all((out / name).stat().st_mtime_ns == mtimes[name] for name in done)
+
+
+# --- datasets as users have them: links, copies, odd names, options, summaries ----------
+
+
+def rejections(out):
+    return {
+        r["path"]: (r["reason"], r["detail"])
+        for r in map(json.loads, (out / REJECTED).read_text().splitlines())
+    }
+
+
+def test_a_file_reached_twice_is_one_clip(tmp_path):
+    root = small_folder(tmp_path / "music", ["a.wav", "z.wav"])
+    os.symlink(root / "z.wav", root / "b_link.wav")
+    os.link(root / "z.wav", root / "c_hard.wav")
+    manifest = prepare_folder(root, tmp_path / "out", sample_rate=8000, progress=False)
+    assert set(clips(tmp_path / "out")) == {"a.wav", "b_link.wav"}  # the first by clip id is kept
+    assert manifest["rejected"] == 2
+    assert rejections(tmp_path / "out") == {
+        str(root / "c_hard.wav"): ("duplicate_file", "the same file as b_link.wav"),
+        str(root / "z.wav"): ("duplicate_file", "the same file as b_link.wav"),
+    }
+    assert manifest["source"]["duplicate_content"] == 0  # links are not copies
+
+
+def _names_in_other_splits(seed=0):
+    """Two clip ids whose seeded splits differ."""
+    first = "orig.wav"
+    for i in range(100):
+        other = f"copy{i}.wav"
+        if assign_split(other, seed) != assign_split(first, seed):
+            return first, other
+    raise AssertionError
+
+
+def test_copies_share_a_split_or_are_rejected(tmp_path):
+    first, other = _names_in_other_splits()
+    root = small_folder(tmp_path / "music", [first, "x.wav"])
+    (root / other).write_bytes((root / first).read_bytes())
+    manifest = prepare_folder(root, tmp_path / "seeded", sample_rate=8000, progress=False)
+    found = clips(tmp_path / "seeded")
+    assert set(found) == {first, other, "x.wav"} and found[first][0] == found[other][0]
+    assert manifest["source"]["duplicate_content"] == 1
+
+    # Labels splitting the copies apart: the one outside train is rejected.
+    labels = tmp_path / "labels.csv"
+    labels.write_text(f"path,split\n{first},test\n{other},train\nx.wav,valid\n")
+    manifest = prepare_folder(
+        root, tmp_path / "labelled", labels_file=str(labels), sample_rate=8000, progress=False
+    )
+    found = clips(tmp_path / "labelled")
+    assert set(found) == {other, "x.wav"} and found[other][0] == "train"
+    assert rejections(tmp_path / "labelled") == {
+        str(root / first): (
+            "duplicate_content",
+            f"the same bytes as {other}, in train; this copy's split is test",
+        )
+    }
+    assert manifest["source"]["split"] == "labels"
+
+
+def test_unicode_names_match_in_either_normal_form(tmp_path):
+    nfc, nfd = (unicodedata.normalize(form, "Déjà vu.wav") for form in ("NFC", "NFD"))
+    root = small_folder(tmp_path / "music", [nfc, "x_" + nfd])
+    labels = tmp_path / "labels.csv"
+    labels.write_text(f"path,genre\n{nfd},pop\nx_{nfc},rock\n", encoding="utf-8")
+    prepare_folder(root, tmp_path / "out", labels_file=str(labels), sample_rate=8000, progress=False)
+    assert set(clips(tmp_path / "out")) == {nfc, "x_" + nfc}
+
+
+def test_unsupported_format_is_named_even_when_unlisted(tmp_path):
+    root = small_folder(tmp_path / "music", ["a.wav"])
+    put(root / "song.m4a", b"\0\0\0\x20ftypM4A " + bytes(200))
+    put(root / "other.wma", bytes(300))
+    labels = tmp_path / "labels.csv"
+    labels.write_text("path,genre\na.wav,rock\n")
+    prepare_folder(root, tmp_path / "out", labels_file=str(labels), sample_rate=8000, progress=False)
+    assert {p: r for p, (r, _) in rejections(tmp_path / "out").items()} == {
+        str(root / "song.m4a"): "unsupported_format",
+        str(root / "other.wma"): "unsupported_format",
+    }
+
+
+def cli(capsys, *args):
+    """`jaxmusic prepare folder ARGS` in this process: (exit code, stdout lines, stderr)."""
+    from jaxmusic.cli import main
+
+    sys_argv = sys.argv
+    sys.argv = ["jaxmusic", "prepare", "folder", *map(str, args)]
+    try:
+        main()
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    finally:
+        sys.argv = sys_argv
+    captured = capsys.readouterr()
+    return code, captured.out.splitlines(), captured.err
+
+
+def test_cli_takes_a_file_label_split_csv_and_prints_a_summary(tmp_path, capsys):
+    names = [f"{i}.wav" for i in range(6)]
+    root = small_folder(tmp_path / "music", names)
+    put(root / "bad.m4a", b"\0\0\0\x20ftypM4A " + bytes(200))
+    labels = tmp_path / "labels.csv"
+    rows = [f"{n},{'ab'[i % 2]},{i % 12},{('train', 'valid', 'test')[i % 3]}" for i, n in enumerate(names)]
+    labels.write_text("file,label,tonic,split\n" + "\n".join(rows) + "\n")
+    out = tmp_path / "out"
+    code, lines, err = cli(capsys, "--in", root, "--out", out, "--labels", labels, "--sample-rate", 8000)
+    assert code == 0, err
+    assert lines[0].startswith(f"prepared {out}: train 2, valid 2, test 2 clips at 8000 Hz; 1 files rejected")
+    assert "task label: single-label, 2 classes (inferred: text values)" in lines
+    tonic = next(line for line in lines if line.startswith("task tonic:"))
+    assert tonic.startswith("task tonic: single-label, 6 classes (inferred: 6 distinct integers")
+    assert "--task tonic:regression" in tonic
+    assert f"split: labels — the split column of {labels.name}" in lines
+    assert lines[-1] == "rejected: unsupported_format 1"
+
+    # --task picks, forces and renames; regression prints its range.
+    out2 = tmp_path / "out2"
+    code, lines, err = cli(
+        capsys,
+        "--in",
+        root,
+        "--out",
+        out2,
+        "--labels",
+        labels,
+        "--sample-rate",
+        8000,
+        "--task",
+        "tonic:regression=key",
+    )
+    assert code == 0, err
+    assert records.read_manifest(out2)["tasks"] == {"key": {"kind": "regression"}}
+    assert "task key: regression, 0 to 5 (from --task)" in lines
+
+
+def test_cli_split_option_and_path_column(tmp_path, capsys):
+    root = small_folder(tmp_path / "music")
+    labels = tmp_path / "labels.tsv"
+    labels.write_text("id\tclip\tgenre\n" + "".join(f"{i}\t{n}\t{n[:4]}\n" for i, n in enumerate(NAMES)))
+    out = tmp_path / "out"
+    args = ["--in", root, "--out", out, "--labels", labels, "--sample-rate", 8000, "--path-column", "clip"]
+    code, lines, err = cli(capsys, *args, "--split", "100/0/0", "--task", "genre")
+    assert code == 0, err
+    manifest = records.read_manifest(out)
+    assert manifest["splits"]["train"]["clips"] == len(NAMES) and set(manifest["tasks"]) == {"genre"}
+    assert manifest["source"]["split"] == "seeded" and "split: seeded — seeded 100/0/0 (seed 0)" in lines
+    code, _, err = cli(capsys, *args, "--split", "80/x/10")
+    assert code == 2 and err.strip().startswith("jaxmusic: error: --split '80/x/10'")
+
+
+def test_nothing_kept_is_an_error_without_a_manifest(tmp_path, capsys):
+    root = small_folder(tmp_path / "music", [f"song{i}.wav" for i in range(3)])
+    labels = tmp_path / "labels.csv"
+    labels.write_text("path,genre\nmusic/song0.wav,rock\nmusic/song1.wav,pop\n")
+    out = tmp_path / "out"
+    code, lines, err = cli(capsys, "--in", root, "--out", out, "--labels", labels)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "none of the 3 audio files matched the labels file" in err
+    assert "'music/song0.wav'" in err and "relative to --in" in err
+    assert not (out / records.MANIFEST).exists()
+
+    # Every file rejected (silent): rejected.jsonl says why, no manifest, no shards.
+    silent = tmp_path / "silent"
+    for i in range(2):
+        put(silent / f"{i}.wav", np.zeros(8000, np.float32), rate=8000)
+    code, lines, err = cli(capsys, "--in", silent, "--out", out, "--sample-rate", 8000)
+    assert code == 2
+    assert_one_error_line(
+        err, "nothing to prepare: all 2 files were rejected (silent 2)", str(out / REJECTED)
+    )
+    assert not (out / records.MANIFEST).exists() and not list(out.glob("*.array_record"))
+    assert {r for r, _ in rejections(out).values()} == {"silent"}
+    # Fixed, the same command runs.
+    put(silent / "0.wav", tone(8000), rate=8000)
+    code, lines, err = cli(capsys, "--in", silent, "--out", out, "--sample-rate", 8000)
+    assert code == 0, err
+    assert lines[-1] == "rejected: silent 1"

@@ -30,6 +30,7 @@ import numbers
 import os
 import shutil
 import signal
+import stat
 import sys
 import threading
 import time
@@ -91,6 +92,7 @@ def prepare_items(
     max_seconds: float = 3600.0,
     progress: bool = True,
     source: dict | None = None,
+    rejected: Sequence[dict] = (),
 ) -> dict:
     """Decode, validate and write items as train/valid/test shards + manifest.json +
     rejected.jsonl; returns the manifest.
@@ -99,7 +101,10 @@ def prepare_items(
     written). `workers` > 1 decodes in that many spawned processes: call it from a
     notebook, a module, or a script under `if __name__ == "__main__":`. A complete dataset in
     `out` made with the same arguments is returned as it is; one made otherwise, or an
-    unfinished one made otherwise, is refused (FileExistsError).
+    unfinished one made otherwise, is refused (FileExistsError). `rejected` lists files
+    the caller left out itself ({"path", "reason", "detail"}), reported with the rest.
+    A run that keeps no clip at all is an error (PrepareError): rejected.jsonl is
+    written, no manifest and no shards.
     """
     out = Path(out)
     _check_arguments(tasks, sample_rate, split_fractions, clips_per_shard)
@@ -117,6 +122,8 @@ def prepare_items(
         "max_seconds": max_seconds,
         "source": source,
     }
+    if rejected:  # only then: datasets prepared before this argument keep their fingerprint
+        params["rejected"] = sorted(json.dumps(r, sort_keys=True) for r in rejected)
     fingerprint = _fingerprint(params, items)
     if (out / records.MANIFEST).exists():
         manifest = records.read_manifest(out)
@@ -129,13 +136,10 @@ def prepare_items(
     _claim(state, fingerprint, out)
     start = time.time()
 
-    rejected, kept = [], []
-    for item in items:
-        missing = [task for task in tasks if task not in item.labels]
-        if missing:
-            rejected.append(_rejection(item.path, "unlabelled", f"no label for {', '.join(missing)}"))
-        else:
-            kept.append(item)
+    kept, screened = _screen(items, tasks)
+    rejected = [*map(dict, rejected), *screened]
+    if not kept:
+        _nothing_kept(out, state, [], rejected)
     plan = _plan(kept, seed, split_fractions, clips_per_shard)
     outcomes = {s.name: _finished(out, state, s.name) for split_shards in plan.values() for s in split_shards}
     todo = [s for split_shards in plan.values() for s in split_shards if outcomes[s.name] is None]
@@ -164,6 +168,8 @@ def prepare_items(
             sum(o["samples"] for o in done), sample_rate,
         )  # fmt: skip
         rejected += [r for o in done for r in o["rejected"]]
+    if not any(entry["clips"] for entry in splits.values()):
+        _nothing_kept(out, state, [s.name for split_shards in plan.values() for s in split_shards], rejected)
     rejected.sort(key=lambda r: (r["path"], r["reason"]))
     with shards.writing(out / REJECTED):
         _write_lines_atomic(out / REJECTED, rejected)
@@ -225,6 +231,93 @@ def _canonical(item: Item, tasks: dict) -> Item:
                 )
         labels[task] = int(value) if spec["kind"] == "single" else sorted({int(i) for i in indices})
     return dataclasses.replace(item, labels=labels)
+
+
+def _screen(items: Sequence[Item], tasks: dict) -> tuple[list[Item], list[dict]]:
+    """The items worth decoding, and a rejection for each of the others, with the most
+    specific reason found without decoding.
+
+    One file reached under two clip ids (a symbolic or hard link: the same device and
+    inode once links are followed) is one clip: among the items holding every label,
+    the first by clip id is kept and the others are rejected as "duplicate_file" naming
+    it (items that each carry a caption may share a file: one item per caption). An
+    item lacking a label is rejected as "not_a_file", "empty" or
+    "unsupported_format" when it is that (checked from its name and first bytes), else
+    as "duplicate_file" when it is the same file as a kept one, else as "unlabelled".
+    """
+    kept: list[Item] = []
+    rejected: list[dict] = []
+    unlabelled: list[tuple[Item, list[str]]] = []
+    first: dict[tuple[int, int], Item] = {}
+    for item in sorted(items, key=lambda item: item.clip_id):
+        missing = [task for task in tasks if task not in item.labels]
+        if missing:
+            unlabelled.append((item, missing))
+            continue
+        key = _file_key(item.path)
+        # One item per caption is how a multi-caption dataset (Song Describer) is written:
+        # those share their file on purpose (and their split, by the adapter's grouping).
+        if key is not None and key in first and not (item.caption and first[key].caption):
+            rejected.append(_rejection(item.path, "duplicate_file", f"the same file as {first[key].clip_id}"))
+            continue
+        if key is not None:
+            first[key] = item
+        kept.append(item)
+    for item, missing in unlabelled:
+        reason, detail = _cheap_reason(item.path) or ("unlabelled", f"no label for {', '.join(missing)}")
+        if reason == "unlabelled" and (key := _file_key(item.path)) in first:
+            reason, detail = "duplicate_file", f"the same file as {first[key].clip_id}"
+        rejected.append(_rejection(item.path, reason, detail))
+    return kept, rejected
+
+
+def _file_key(path: str) -> tuple[int, int] | None:
+    """(device, inode) of a regular file, links followed; None for anything else."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino) if stat.S_ISREG(st.st_mode) else None
+
+
+def _cheap_reason(path: str) -> tuple[str, str] | None:
+    """Why a file cannot be decoded, when its metadata, name or first bytes tell."""
+    p = Path(path)
+    try:
+        audio_io._check_file(p)
+    except audio_io.AudioError as e:
+        return e.reason, str(e).removeprefix(f"{path}: ")
+    if not p.exists():
+        return None
+    head = b""
+    try:
+        with p.open("rb") as fh:
+            head = fh.read(16)
+    except OSError:
+        pass
+    if p.suffix.lower() in audio_io.UNSUPPORTED_EXTENSIONS or audio_io._starts_with(
+        head, audio_io._UNSUPPORTED_MAGIC
+    ):
+        return "unsupported_format", "a format libsndfile cannot decode (e.g. M4A/AAC, WMA)"
+    return None
+
+
+def _nothing_kept(out: Path, state: Path, shard_names: list[str], rejected: list[dict]) -> None:
+    """Stop: no file became a clip. rejected.jsonl says why; no manifest, no shards."""
+    rejected = sorted(rejected, key=lambda r: (r["path"], r["reason"]))
+    with shards.writing(out / REJECTED):
+        out.mkdir(parents=True, exist_ok=True)
+        _write_lines_atomic(out / REJECTED, rejected)
+    for name in shard_names:
+        (out / name).unlink(missing_ok=True)
+        (out / f"{name}.partial").unlink(missing_ok=True)
+    shutil.rmtree(state, ignore_errors=True)
+    reasons = collections.Counter(r["reason"] for r in rejected)
+    summary = ", ".join(f"{reason} {n}" for reason, n in reasons.most_common())
+    raise PrepareError(
+        f"nothing to prepare: all {len(rejected)} files were rejected ({summary or 'no files given'}); "
+        f"see {out / REJECTED}"
+    )
 
 
 def _check_unique(items: Sequence[Item]) -> None:

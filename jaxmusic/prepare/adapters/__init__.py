@@ -15,16 +15,24 @@ downloaded; each adapter's `help` says where to get its dataset.
 | emomusic       | emoMusic                     | arousal, valence (regression)              |
 | tinysol        | TinySOL                      | instrument, pitch (single)                 |
 | captions       | Song Describer / MusicCaps   | captions (+ MusicCaps aspects)             |
+| giantsteps_tempo | GiantSteps tempo           | tempo (regression, BPM)                    |
+| deam           | DEAM                         | arousal, valence (regression)              |
+| fma            | FMA small / medium / large   | genre (single, 8 or 16), genres_all (multi) |
+| mirdata        | any mirdata 1.0 dataset      | from track attributes (see adapters/mirdata.py) |
 """
 
 from __future__ import annotations
 
 from jaxmusic.prepare.adapters.base import Adapter, DatasetItems
 from jaxmusic.prepare.adapters.captions import Captions
+from jaxmusic.prepare.adapters.deam import Deam
 from jaxmusic.prepare.adapters.emomusic import EmoMusic
+from jaxmusic.prepare.adapters.fma import Fma
 from jaxmusic.prepare.adapters.giantsteps_key import GiantStepsKey
+from jaxmusic.prepare.adapters.giantsteps_tempo import GiantStepsTempo
 from jaxmusic.prepare.adapters.gtzan import Gtzan
 from jaxmusic.prepare.adapters.jamendo import MtgJamendo
+from jaxmusic.prepare.adapters.mirdata import Mirdata
 from jaxmusic.prepare.adapters.mtat import MagnaTagATune
 from jaxmusic.prepare.adapters.nsynth import NSynth
 from jaxmusic.prepare.adapters.tinysol import TinySol
@@ -40,6 +48,10 @@ ADAPTERS: dict[str, Adapter] = {
         EmoMusic(),
         TinySol(),
         Captions(),
+        GiantStepsTempo(),
+        Deam(),
+        Fma(),
+        Mirdata(),
     )
 }
 

@@ -125,11 +125,42 @@ def finish(
     return DatasetItems(name=name, tasks=tasks, items=items, missing=missing, source=source)
 
 
-def require_file(path: Path, what: str) -> Path:
-    """`path`, or a one-line FileNotFoundError saying what it should be."""
+def require_file(path: Path, what: str, origin: str = "") -> Path:
+    """`path`, or a one-line FileNotFoundError saying what it should be and where it comes from."""
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: expected {what}")
+        raise FileNotFoundError(f"{path} not found: expected {what}" + (f" ({origin})" if origin else ""))
     return path
+
+
+def locate(root: Path, marker: str, what: str, origin: str) -> Path:
+    """The dataset folder: `root` if `root/marker` exists, else the one subfolder of `root`
+    that has it (users pass the dataset folder or the folder above it); else a one-line
+    FileNotFoundError naming the marker, where it was looked for, and where the dataset
+    comes from. `marker` may have several parts ("annotations/key")."""
+    if (root / marker).exists():
+        return root
+    try:
+        children = sorted(c for c in root.iterdir() if c.is_dir() and (c / marker).exists())
+    except (FileNotFoundError, NotADirectoryError):
+        raise FileNotFoundError(f"--root {root} does not exist: expected {what} ({origin})") from None
+    if len(children) > 1:
+        raise PrepareError(
+            f"{root} holds several {what} ({', '.join(c.name for c in children[:3])}): pass one as --root"
+        )
+    if not children:
+        raise FileNotFoundError(f"no {marker} in {root} or its subfolders: expected {what} ({origin})")
+    return children[0]
+
+
+def split_info(split: str, note: str) -> dict[str, str]:
+    """The `source` entries every adapter records: which kind of split ("official", "filtered",
+    "seeded" or "official+seeded") and one sentence saying which split it is."""
+    assert split in SPLIT_KINDS, split
+    return {"split": split, "split_note": note}
+
+
+SPLIT_KINDS = ("official", "filtered", "seeded", "official+seeded")
+SEEDED_NOTE = "seeded 80/10/10 split of clips made by prepare (--seed), not comparable with published figures"
 
 
 def read_rows(path: Path, delimiter: str = ",") -> list[dict[str, str]]:

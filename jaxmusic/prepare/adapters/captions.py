@@ -47,6 +47,7 @@ from jaxmusic.prepare.adapters.base import (
     read_rows,
     require_file,
     seed_of,
+    split_info,
 )
 from jaxmusic.prepare.splits import grouped_split
 
@@ -92,8 +93,16 @@ def _song_describer(args: argparse.Namespace) -> DatasetItems:
         "layout": "songdescriber",
         "root": str(args.root),
         "files": {"captions": str(csv_path)},
-        "split": args.split,
         "valid_subset": args.valid_subset,
+        **(
+            split_info(
+                "seeded",
+                "seeded 80/10/10 split of tracks (--seed), a track's captions together; "
+                "Song Describer has no official split",
+            )
+            if args.split == "seeded"
+            else split_info("official", "every caption as test (Song Describer is an evaluation set)")
+        ),
     }
     return finish("song_describer", {}, items, missing, source)
 
@@ -129,6 +138,10 @@ def _musiccaps(args: argparse.Namespace) -> DatasetItems:
         "files": {"captions": str(csv_path)},
         "audio_pattern": args.audio_pattern,
         "aspects": args.aspects,
+        **split_info(
+            "official+seeded",
+            "is_audioset_eval segments test (official); a seeded 10% of the rest valid (--seed)",
+        ),
     }
     return finish("musiccaps", tasks, items, missing, source)
 

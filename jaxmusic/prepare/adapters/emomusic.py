@@ -3,7 +3,7 @@
 Obtain clips_45sec.tar.gz and annotations.tar.gz from
 https://cvml.unige.ch/databases/emoMusic/ (free registration).
 
-Layout read (`--root`):
+Layout read (`--root`: the dataset folder, or the folder above it):
 
     clips_45seconds/<song_id>.mp3
     annotations/static_annotations.csv   song_id, mean_arousal, std_arousal, mean_valence, std_valence
@@ -27,19 +27,23 @@ import warnings
 from pathlib import Path
 
 from jaxmusic.prepare.adapters.base import (
+    SEEDED_NOTE,
     AudioFinder,
     DatasetItems,
     Item,
     PrepareError,
     add_root,
     finish,
+    locate,
     path_arg,
     read_rows,
     require_file,
+    split_info,
 )
 from jaxmusic.prepare.splits import fixed_bucket
 
 SCALE = (1.0, 9.0)
+ORIGIN = "emoMusic comes from https://cvml.unige.ch/databases/emoMusic/"
 
 
 def normalise_artist(artist: str) -> str:
@@ -83,8 +87,9 @@ class EmoMusic:
 
     def items(self, args: argparse.Namespace) -> DatasetItems:
         """Every annotated song whose clip is present."""
-        ann_dir = annotation_dir(args.root, args.annotations)
-        static = require_file(ann_dir / "static_annotations.csv", "emoMusic's static annotations")
+        root = locate(args.root, "clips_45seconds", "emoMusic's clips_45seconds/ folder", ORIGIN)
+        ann_dir = annotation_dir(root, args.annotations)
+        static = require_file(ann_dir / "static_annotations.csv", "emoMusic's static annotations", ORIGIN)
         info_path = ann_dir / "songs_info.csv"
         info = {str(int(r["song_id"])): r for r in read_rows(info_path)} if info_path.is_file() else None
         if info is None:
@@ -93,7 +98,7 @@ class EmoMusic:
         items, missing = [], []
         for row in read_rows(static):
             song_id = str(int(row["song_id"]))
-            path = finder.find(args.root / "clips_45seconds" / f"{song_id}.mp3")
+            path = finder.find(root / "clips_45seconds" / f"{song_id}.mp3")
             if path is None:
                 missing.append(f"clips_45seconds/{song_id}.mp3")
                 continue
@@ -108,8 +113,16 @@ class EmoMusic:
         }
         source = {
             "adapter": self.name,
-            "root": str(args.root),
+            "root": str(root),
             "files": {"static_annotations": str(static), "songs_info": str(info_path) if info else None},
-            "split": "castellon2021" if info is not None else "seeded",
+            **(
+                split_info(
+                    "official",
+                    "Castellon et al. 2021 split: MediaEval 2013 evaluation songs test, development songs "
+                    "train/valid by artist (504/115/125)",
+                )
+                if info is not None
+                else split_info("seeded", f"{SEEDED_NOTE}; songs_info.csv is needed for the customary split")
+            ),
         }
         return finish(self.name, tasks, items, missing, source)

@@ -5,10 +5,14 @@ mirror with .wav files (e.g. Kaggle's "GTZAN Dataset - Music Genre Classificatio
 genres_original/). The fault-filtered split files come from
 https://github.com/coreyker/dnn-mgr/tree/master/gtzan (also in minzwon/sota-music-tagging-models).
 
-Layout read (`--root`, the folder holding the genre folders, or its parent holding
-genres/ or genres_original/):
+Layout read (`--root`: the folder holding the genre folders, as the Marsyas archive's
+genres/, Kaggle's Data/genres_original/ or mirdata's gtzan_genre/genres/; or the folder
+above it, holding genres/, genres_original/ or Data/genres_original/):
 
     <genre>/<genre>.000NN.wav   (or .au)
+
+A partial copy (some genre folders absent) is prepared with a warning naming the absent
+genres; the task keeps all 10 classes.
 
 Task `genre` (single): blues, classical, country, disco, hiphop, jazz, metal, pop,
 reggae, rock. clip_id is the file stem, e.g. "blues.00012".
@@ -22,9 +26,11 @@ Splits: with `--split-dir`, the fault-filtered split of Kereliuk et al. 2015 / S
 from __future__ import annotations
 
 import argparse
+import warnings
 from pathlib import Path
 
 from jaxmusic.prepare.adapters.base import (
+    SEEDED_NOTE,
     AudioFinder,
     DatasetItems,
     Item,
@@ -33,26 +39,48 @@ from jaxmusic.prepare.adapters.base import (
     finish,
     path_arg,
     require_file,
+    split_info,
 )
 
 GENRES = ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock")
 SPLIT_FILES = {"train": "train_filtered.txt", "valid": "valid_filtered.txt", "test": "test_filtered.txt"}
 _EXTENSIONS = (".wav", ".au")
+FILTERED_NOTE = "fault-filtered split of Kereliuk et al. 2015 / Sturm (443/197/290, 70 clips left out)"
+
+
+ORIGIN = "GTZAN comes from http://marsyas.info/downloads/datasets.html (genres.tar.gz)"
+_FOLDERS = ("", "genres", "genres_original", "Data/genres_original", "gtzan_genre/genres")
+
+
+def _genres_in(folder: Path) -> list[str]:
+    return [g for g in GENRES if (folder / g).is_dir()]
 
 
 def genre_folder(root: Path) -> Path:
-    """The folder whose subfolders are the genres: ROOT, ROOT/genres or ROOT/genres_original."""
-    for candidate in (root, root / "genres", root / "genres_original"):
-        if (candidate / GENRES[0]).is_dir():
-            return candidate
-    return root
+    """The folder whose subfolders are the genres: ROOT, or ROOT/genres, ROOT/genres_original,
+    ROOT/Data/genres_original (Kaggle), ROOT/gtzan_genre/genres (mirdata), whichever holds
+    the most genre folders; a one-line FileNotFoundError when none holds any."""
+    if not root.is_dir():
+        raise FileNotFoundError(f"--root {root} does not exist: expected GTZAN's genre folders ({ORIGIN})")
+    found = [(len(_genres_in(root / f)), -i, root / f) for i, f in enumerate(_FOLDERS)]
+    count, _, folder = max(found)
+    if count == 0:
+        raise FileNotFoundError(
+            f"no GTZAN genre folders (blues/, classical/, ...) in {root} or its genres/, genres_original/ "
+            f"or Data/genres_original/ ({ORIGIN})"
+        )
+    return folder
 
 
 def _listed(split_dir: Path) -> list[tuple[str, str]]:
     """(relative path as listed, split) for every line of the three split files."""
     out = []
     for split, fname in SPLIT_FILES.items():
-        path = require_file(split_dir / fname, "a GTZAN fault-filtered split file")
+        path = require_file(
+            split_dir / fname,
+            "a GTZAN fault-filtered split file",
+            "from github.com/coreyker/dnn-mgr/tree/master/gtzan",
+        )
         out += [(line.strip(), split) for line in path.read_text().splitlines() if line.strip()]
     return out
 
@@ -79,11 +107,19 @@ class Gtzan:
     def items(self, args: argparse.Namespace) -> DatasetItems:
         """The listed (or all) clips whose audio is present, .wav or .au."""
         folder = genre_folder(args.root)
+        present = _genres_in(folder)
+        absent = [g for g in GENRES if g not in present]
+        if absent:
+            warnings.warn(
+                f"gtzan: {len(absent)} of the 10 genre folders are absent from {folder} "
+                f"({', '.join(absent)}): preparing the {len(present)} present; the task keeps all 10 classes",
+                stacklevel=2,
+            )
         finder = AudioFinder()
         if args.split_dir is not None:
             listed = _listed(args.split_dir)
-        else:
-            listed = [(f"{g}/{g}.{i:05d}.wav", None) for g in GENRES for i in range(100)]
+        else:  # a partial copy's absent genres are warned about above, not listed as missing
+            listed = [(f"{g}/{g}.{i:05d}.wav", None) for g in present for i in range(100)]
         items, missing = [], []
         for rel, split in listed:
             genre, stem = rel.split("/")[0], Path(rel).stem
@@ -100,7 +136,12 @@ class Gtzan:
         source = {
             "adapter": self.name,
             "root": str(folder),
-            "split": "fault-filtered" if args.split_dir else "seeded",
             "files": {"split_dir": str(args.split_dir)} if args.split_dir else {},
+            "absent_genres": absent,
+            **(
+                split_info("filtered", FILTERED_NOTE)
+                if args.split_dir
+                else split_info("seeded", f"{SEEDED_NOTE}; GTZAN has no official split")
+            ),
         }
         return finish(self.name, tasks, items, missing, source)

@@ -38,6 +38,7 @@ from jaxmusic.prepare.adapters.base import (
     finish,
     path_arg,
     require_file,
+    split_info,
 )
 
 SUBSET_FILES = {
@@ -85,7 +86,11 @@ class MtgJamendo:
         stem = SUBSET_FILES[args.subset]
         rows, files = {}, {}
         for official, split in SPLITS.items():
-            path = require_file(args.split_dir / f"{stem}-{official}.tsv", "an MTG-Jamendo split file")
+            path = require_file(
+                args.split_dir / f"{stem}-{official}.tsv",
+                f"an MTG-Jamendo {official} split file",
+                "from data/splits/ of github.com/MTG/mtg-jamendo-dataset",
+            )
             rows[split] = read_split_file(path)
             files[split] = str(path)
         classes = sorted({t for split_rows in rows.values() for _, _, tags in split_rows for t in tags})
@@ -107,5 +112,6 @@ class MtgJamendo:
             "root": str(args.root),
             "subset": args.subset,
             "files": files,
+            **split_info("official", f"MTG-Jamendo's official {args.split_dir.name} split files"),
         }
         return finish(self.name, tasks, items, missing, source)

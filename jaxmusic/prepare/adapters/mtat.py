@@ -3,7 +3,7 @@
 Obtain from https://mirg.city.ac.uk/codeapps/the-magnatagatune-dataset
 (mp3.zip.001-003, concatenated and unzipped, and annotations_final.csv).
 
-Layout read (`--root`):
+Layout read (`--root`: the dataset folder, or the folder above it):
 
     annotations_final.csv      tab-separated, quoted: "clip_id", 188 tag columns of 0/1, "mp3_path"
     0/ 1/ ... f/*.mp3          the audio (also accepted under ROOT/mp3/)
@@ -41,11 +41,16 @@ from jaxmusic.prepare.adapters.base import (
     PrepareError,
     add_root,
     finish,
+    locate,
     path_arg,
     require_file,
+    split_info,
 )
 
 NUM_TAGS = 50
+ORIGIN = "MagnaTagATune comes from https://mirg.city.ac.uk/codeapps/the-magnatagatune-dataset"
+WON_ORIGIN = "from split/mtat/ of github.com/minzwon/sota-music-tagging-models"
+PONS_ORIGIN = "from data/index/mtt/ of github.com/jordipons/musicnn-training"
 _SPLIT_FILES = {
     "won2020": {"train": "train.npy", "valid": "valid.npy", "test": "test.npy"},
     "pons2017": {"train": "train_gt_mtt.tsv", "valid": "val_gt_mtt.tsv", "test": "test_gt_mtt.tsv"},
@@ -81,7 +86,10 @@ def _won_split(split_dir: Path, clips: list[tuple[str, str, list[int]]]) -> dict
     by_path = {c[1]: c[0] for c in clips}
     out: dict[str, str] = {}
     for split, fname in _SPLIT_FILES["won2020"].items():
-        entries = np.load(require_file(split_dir / fname, "Won et al.'s split file"), allow_pickle=False)
+        entries = np.load(
+            require_file(split_dir / fname, f"Won et al.'s {split} split file", WON_ORIGIN),
+            allow_pickle=False,
+        )
         for entry in entries:
             row, mp3_path = str(entry).split("\t")
             clip_id = by_path.get(mp3_path)
@@ -99,11 +107,27 @@ def _pons_split(split_dir: Path) -> dict[str, str]:
     """clip_id -> split from musicnn-training's *_gt_mtt.tsv files."""
     out: dict[str, str] = {}
     for split, fname in _SPLIT_FILES["pons2017"].items():
-        path = require_file(split_dir / fname, "musicnn-training's split file")
+        path = require_file(split_dir / fname, f"musicnn-training's {split} split file", PONS_ORIGIN)
         for line in path.read_text().splitlines():
             if line.strip():
                 out[line.split("\t")[0].strip()] = split
     return out
+
+
+def _split_note(style: str, files: bool) -> dict[str, str]:
+    if style == "won2020":
+        return split_info(
+            "filtered",
+            "Won et al. 2020 split (sota-music-tagging-models), clips without a top-50 tag left out",
+        )
+    if files:
+        return split_info(
+            "official",
+            "Pons et al. 2017 split from musicnn-training's *_gt_mtt.tsv (3 broken clips left out)",
+        )
+    return split_info(
+        "official", "Pons et al. 2017 split by folder: 0-b train, c valid, d-f test (18,706/1,825/5,329)"
+    )
 
 
 class MagnaTagATune:
@@ -131,15 +155,20 @@ class MagnaTagATune:
 
     def items(self, args: argparse.Namespace) -> DatasetItems:
         """Every clip of the chosen split style whose mp3 is present."""
-        root: Path = args.root
-        ann = require_file(args.annotations or root / "annotations_final.csv", "MagnaTagATune's annotations")
+        if args.annotations is not None:
+            root: Path = args.root
+            ann = require_file(args.annotations, "MagnaTagATune's annotations_final.csv", ORIGIN)
+        else:
+            root = locate(args.root, "annotations_final.csv", "MagnaTagATune's annotations_final.csv", ORIGIN)
+            ann = root / "annotations_final.csv"
         tag_names, clips = read_annotations(ann)
         classes = top_tags(tag_names, clips, NUM_TAGS)
         source_files = {"annotations": str(ann)}
         if args.split_style == "won2020":
             if args.split_dir is None:
                 raise FileNotFoundError(
-                    "--split-style won2020 needs --split-dir (sota-music-tagging-models split/mtat)"
+                    "--split-style won2020 needs --split-dir: the folder with {train,valid,test}.npy and "
+                    f"tags.npy ({WON_ORIGIN})"
                 )
             splits = _won_split(args.split_dir, clips)
             tags_file = args.split_dir / "tags.npy"
@@ -176,5 +205,6 @@ class MagnaTagATune:
             "root": str(root),
             "files": source_files,
             "split_style": args.split_style,
+            **_split_note(args.split_style, args.split_dir is not None),
         }
         return finish(self.name, tasks, items, missing, source)

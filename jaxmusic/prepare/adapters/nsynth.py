@@ -3,7 +3,7 @@
 Obtain the json/wav archives from https://magenta.tensorflow.org/datasets/nsynth
 (nsynth-train.jsonwav.tar.gz, nsynth-valid..., nsynth-test...), unpacked side by side.
 
-Layout read (`--root`):
+Layout read (`--root`: the dataset folder, or the folder above it):
 
     nsynth-{train,valid,test}/examples.json    {note_str: {"pitch", "instrument_family",
                                                  "instrument_family_str", "instrument_source",
@@ -25,7 +25,16 @@ from __future__ import annotations
 import argparse
 import json
 
-from jaxmusic.prepare.adapters.base import AudioFinder, DatasetItems, Item, add_root, finish, require_file
+from jaxmusic.prepare.adapters.base import (
+    AudioFinder,
+    DatasetItems,
+    Item,
+    add_root,
+    finish,
+    locate,
+    require_file,
+    split_info,
+)
 
 FAMILIES = (
     "bass", "brass", "flute", "guitar", "keyboard", "mallet", "organ", "reed", "string", "synth_lead", "vocal",
@@ -37,6 +46,7 @@ QUALITIES = (
 )  # fmt: skip
 PIANO_RANGE = (21, 108)  # MIDI A0..C8
 SPLITS = ("train", "valid", "test")
+ORIGIN = "NSynth comes from https://magenta.tensorflow.org/datasets/nsynth (the json/wav archives)"
 
 
 def pitch_classes(count: int) -> tuple[int, list[int]]:
@@ -72,9 +82,12 @@ class NSynth:
         finder = AudioFinder()
         items, missing, files = [], [], {}
         out_of_range = 0
+        root = locate(
+            args.root, f"nsynth-{args.splits[0]}", f"NSynth's nsynth-{args.splits[0]}/ folder", ORIGIN
+        )
         for split in args.splits:
-            folder = args.root / f"nsynth-{split}"
-            meta = require_file(folder / "examples.json", f"NSynth's nsynth-{split}/examples.json")
+            folder = root / f"nsynth-{split}"
+            meta = require_file(folder / "examples.json", f"NSynth's nsynth-{split}/examples.json", ORIGIN)
             files[split] = str(meta)
             for note_str, ex in json.loads(meta.read_text()).items():
                 if not lo <= ex["pitch"] < lo + len(pitches):
@@ -99,9 +112,12 @@ class NSynth:
         }
         source = {
             "adapter": self.name,
-            "root": str(args.root),
+            "root": str(root),
             "files": files,
             "pitch_classes": args.pitch_classes,
             "left_out_pitch_out_of_range": out_of_range,
+            **split_info(
+                "official", "NSynth's official nsynth-train/valid/test (289,205/12,678/4,096 notes)"
+            ),
         }
         return finish(self.name, tasks, items, missing, source)

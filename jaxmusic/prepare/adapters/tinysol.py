@@ -2,7 +2,7 @@
 
 Obtain TinySOL.tar.gz and TinySOL_metadata.csv from https://zenodo.org/record/3685367.
 
-Layout read (`--root`):
+Layout read (`--root`: the dataset folder, or the folder above it):
 
     TinySOL_metadata.csv   Path, Fold ID, Family, Instrument (abbr.), Instrument (in full),
                            Technique (abbr.), Technique (in full), Pitch, Pitch ID, Dynamics, ...
@@ -30,12 +30,15 @@ from jaxmusic.prepare.adapters.base import (
     add_root,
     class_index,
     finish,
+    locate,
     path_arg,
     read_rows,
     require_file,
+    split_info,
 )
 
 NUM_FOLDS = 5
+ORIGIN = "TinySOL comes from https://zenodo.org/record/3685367"
 
 
 def fold_split(fold: int, test_fold: int) -> str:
@@ -67,7 +70,12 @@ class TinySol:
 
     def items(self, args: argparse.Namespace) -> DatasetItems:
         """Every note of the metadata whose audio is present."""
-        meta = require_file(args.metadata or args.root / "TinySOL_metadata.csv", "TinySOL_metadata.csv")
+        if args.metadata is not None:
+            root = args.root
+            meta = require_file(args.metadata, "TinySOL_metadata.csv", ORIGIN)
+        else:
+            root = locate(args.root, "TinySOL_metadata.csv", "TinySOL_metadata.csv", ORIGIN)
+            meta = root / "TinySOL_metadata.csv"
         rows = read_rows(meta)
         fold_col = "Fold ID" if rows and "Fold ID" in rows[0] else "Fold"
         instruments = sorted({r["Instrument (in full)"] for r in rows})
@@ -77,7 +85,7 @@ class TinySol:
         finder = AudioFinder()
         items, missing = [], []
         for r in rows:
-            path = finder.find(args.root / "TinySOL" / r["Path"], args.root / r["Path"])
+            path = finder.find(root / "TinySOL" / r["Path"], root / r["Path"])
             if path is None:
                 missing.append(r["Path"])
                 continue
@@ -93,8 +101,13 @@ class TinySol:
         }
         source = {
             "adapter": self.name,
-            "root": str(args.root),
+            "root": str(root),
             "files": {"metadata": str(meta)},
             "test_fold": args.test_fold,
+            **split_info(
+                "official",
+                f"TinySOL's official folds: fold {args.test_fold} test, "
+                f"fold {(args.test_fold + 1) % NUM_FOLDS} valid, the other three train",
+            ),
         }
         return finish(self.name, tasks, items, missing, source)
